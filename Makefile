@@ -21,7 +21,8 @@ REGRESS_OUTPUTDIR ?= .
 
 PG_CONFIG  ?= pg_config
 PG_CXXFLAGS += -std=c++17 -Wall -Wextra -Wno-register -fvisibility=hidden -fvisibility-inlines-hidden $(EXTRA_CXXFLAGS)
-PG_CPPFLAGS += -Isrc
+# PostgreSQL's headers are not ours to warn about (-Wextra flags their unused parameters).
+PG_CPPFLAGS += -isystem $(shell $(PG_CONFIG) --includedir-server) -Isrc -DBILLRECON_VERSION=\"$(EXTVERSION)\"
 SHLIB_LINK  += -lcurl -lstdc++
 EXTRA_CLEAN  = build
 

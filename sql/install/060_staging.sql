@@ -1,0 +1,215 @@
+-- Staging: a sync writes every page here first, keyed by its run id, and
+-- billrecon._apply_staged() moves the whole run into the live tables in one
+-- statement per table. Unlogged: a crash simply loses unfinished runs (they
+-- are marked failed). Not dumped, not granted to anyone.
+
+CREATE UNLOGGED TABLE billrecon._stage_companies (
+  run_id bigint NOT NULL, seq bigserial, external_id text NOT NULL, name text NOT NULL,
+  identifier text, status text, website text, domains text[], deleted boolean NOT NULL,
+  source_updated_at timestamptz
+);
+CREATE INDEX ON billrecon._stage_companies (run_id, external_id);
+COMMENT ON TABLE billrecon._stage_companies IS 'Internal: PSA companies of running syncs, by run id (billrecon.psa_companies columns)';
+
+CREATE UNLOGGED TABLE billrecon._stage_agreements (
+  run_id bigint NOT NULL, seq bigserial, external_id text NOT NULL, company_external_id text NOT NULL,
+  name text NOT NULL, type text, billing_cycle text NOT NULL, billing_cycle_label text, start_date date,
+  end_date date, prorate boolean, status text, cancelled boolean NOT NULL, cancelled_date date,
+  source_updated_at timestamptz
+);
+CREATE INDEX ON billrecon._stage_agreements (run_id, external_id);
+COMMENT ON TABLE billrecon._stage_agreements IS 'Internal: PSA agreements of running syncs, by run id (billrecon.psa_agreements columns)';
+
+CREATE UNLOGGED TABLE billrecon._stage_line_items (
+  run_id bigint NOT NULL, seq bigserial, external_id text NOT NULL, agreement_external_id text NOT NULL,
+  company_external_id text NOT NULL, product_code text, product_name text, description text,
+  quantity numeric NOT NULL, unit_price numeric, unit_cost numeric, billing_type text, quantity_source text,
+  effective_date date, cancel_date date, parent_external_id text, source_updated_at timestamptz
+);
+CREATE INDEX ON billrecon._stage_line_items (run_id, external_id);
+COMMENT ON TABLE billrecon._stage_line_items IS 'Internal: PSA line items of running syncs, by run id (billrecon.psa_line_items columns)';
+
+CREATE UNLOGGED TABLE billrecon._stage_vendor_accounts (
+  run_id bigint NOT NULL, seq bigserial, external_id text NOT NULL, name text NOT NULL, domains text[],
+  status text, source_updated_at timestamptz
+);
+CREATE INDEX ON billrecon._stage_vendor_accounts (run_id, external_id);
+COMMENT ON TABLE billrecon._stage_vendor_accounts IS 'Internal: vendor accounts of running syncs, by run id (billrecon.vendor_accounts columns)';
+
+CREATE UNLOGGED TABLE billrecon._stage_usage_records (
+  run_id bigint NOT NULL, seq bigserial, external_id text NOT NULL, account_external_id text NOT NULL,
+  kind text NOT NULL, product text, product_name text, quantity numeric NOT NULL, device_class text,
+  os_name text, device_name text, serial_number text, licensed boolean, enabled boolean, online boolean,
+  last_active_at timestamptz, unit_cost numeric, source_updated_at timestamptz
+);
+CREATE INDEX ON billrecon._stage_usage_records (run_id, external_id);
+COMMENT ON TABLE billrecon._stage_usage_records IS 'Internal: usage records of running syncs, by run id (billrecon.usage_records columns)';
+
+-- Moves one run's staged rows into the live tables: upsert by (integration,
+-- external id); in full mode, rows the source no longer returned get
+-- removed_at. Children whose parent is unknown are skipped and counted (the
+-- run then ends with warnings). Returns the skipped counts.
+CREATE FUNCTION billrecon._apply_staged(p_run_id bigint, p_full boolean,
+  OUT skipped_agreements bigint, OUT skipped_line_items bigint, OUT skipped_usage_records bigint)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $apply$
+DECLARE
+  v_integration integer;
+  v_now timestamptz := pg_catalog.clock_timestamp();
+BEGIN
+  SELECT r.integration_id INTO STRICT v_integration FROM billrecon.sync_runs r WHERE r.id = p_run_id;
+
+  -- Companies.
+  INSERT INTO billrecon.psa_companies AS t
+    (integration_id, external_id, name, identifier, status, website, domains, deleted, source_updated_at,
+     first_seen_at, last_seen_at, removed_at, last_sync_run_id)
+  SELECT DISTINCT ON (s.external_id) v_integration, s.external_id, s.name, s.identifier, s.status, s.website,
+         coalesce(s.domains, '{}'), s.deleted, s.source_updated_at, v_now, v_now, NULL, p_run_id
+    FROM billrecon._stage_companies s
+   WHERE s.run_id = p_run_id
+   ORDER BY s.external_id, s.seq DESC
+  ON CONFLICT (integration_id, external_id) DO UPDATE
+     SET name = excluded.name, identifier = excluded.identifier, status = excluded.status,
+         website = excluded.website, domains = excluded.domains, deleted = excluded.deleted,
+         source_updated_at = excluded.source_updated_at, last_seen_at = excluded.last_seen_at,
+         removed_at = NULL, last_sync_run_id = excluded.last_sync_run_id;
+
+  -- Agreements (their company must be known, from this run or an earlier one).
+  INSERT INTO billrecon.psa_agreements AS t
+    (integration_id, external_id, company_id, name, type, billing_cycle, billing_cycle_label, start_date,
+     end_date, prorate, status, cancelled, cancelled_date, source_updated_at, first_seen_at, last_seen_at,
+     removed_at, last_sync_run_id)
+  SELECT DISTINCT ON (s.external_id) v_integration, s.external_id, c.id, s.name, s.type, s.billing_cycle,
+         s.billing_cycle_label, s.start_date, s.end_date, s.prorate, s.status, s.cancelled, s.cancelled_date,
+         s.source_updated_at, v_now, v_now, NULL, p_run_id
+    FROM billrecon._stage_agreements s
+    JOIN billrecon.psa_companies c
+      ON c.integration_id OPERATOR(pg_catalog.=) v_integration AND c.external_id OPERATOR(pg_catalog.=) s.company_external_id
+   WHERE s.run_id = p_run_id
+   ORDER BY s.external_id, s.seq DESC
+  ON CONFLICT (integration_id, external_id) DO UPDATE
+     SET company_id = excluded.company_id, name = excluded.name, type = excluded.type,
+         billing_cycle = excluded.billing_cycle, billing_cycle_label = excluded.billing_cycle_label,
+         start_date = excluded.start_date, end_date = excluded.end_date, prorate = excluded.prorate,
+         status = excluded.status, cancelled = excluded.cancelled, cancelled_date = excluded.cancelled_date,
+         source_updated_at = excluded.source_updated_at, last_seen_at = excluded.last_seen_at,
+         removed_at = NULL, last_sync_run_id = excluded.last_sync_run_id;
+  SELECT pg_catalog.count(DISTINCT s.external_id) INTO skipped_agreements
+    FROM billrecon._stage_agreements s
+   WHERE s.run_id = p_run_id
+     AND NOT EXISTS (SELECT 1 FROM billrecon.psa_companies c
+                      WHERE c.integration_id OPERATOR(pg_catalog.=) v_integration
+                        AND c.external_id OPERATOR(pg_catalog.=) s.company_external_id);
+
+  -- Line items (their agreement must be known).
+  INSERT INTO billrecon.psa_line_items AS t
+    (integration_id, external_id, agreement_id, company_id, product_code, product_name, description, quantity,
+     unit_price, unit_cost, billing_type, quantity_source, effective_date, cancel_date, parent_external_id,
+     source_updated_at, first_seen_at, last_seen_at, removed_at, last_sync_run_id)
+  SELECT DISTINCT ON (s.external_id) v_integration, s.external_id, a.id, a.company_id, s.product_code,
+         s.product_name, s.description, s.quantity, s.unit_price, s.unit_cost, s.billing_type, s.quantity_source,
+         s.effective_date, s.cancel_date, s.parent_external_id, s.source_updated_at, v_now, v_now, NULL, p_run_id
+    FROM billrecon._stage_line_items s
+    JOIN billrecon.psa_agreements a
+      ON a.integration_id OPERATOR(pg_catalog.=) v_integration AND a.external_id OPERATOR(pg_catalog.=) s.agreement_external_id
+   WHERE s.run_id = p_run_id
+   ORDER BY s.external_id, s.seq DESC
+  ON CONFLICT (integration_id, external_id) DO UPDATE
+     SET agreement_id = excluded.agreement_id, company_id = excluded.company_id,
+         product_code = excluded.product_code, product_name = excluded.product_name,
+         description = excluded.description, quantity = excluded.quantity, unit_price = excluded.unit_price,
+         unit_cost = excluded.unit_cost, billing_type = excluded.billing_type,
+         quantity_source = excluded.quantity_source, effective_date = excluded.effective_date,
+         cancel_date = excluded.cancel_date, parent_external_id = excluded.parent_external_id,
+         source_updated_at = excluded.source_updated_at, last_seen_at = excluded.last_seen_at,
+         removed_at = NULL, last_sync_run_id = excluded.last_sync_run_id;
+  SELECT pg_catalog.count(DISTINCT s.external_id) INTO skipped_line_items
+    FROM billrecon._stage_line_items s
+   WHERE s.run_id = p_run_id
+     AND NOT EXISTS (SELECT 1 FROM billrecon.psa_agreements a
+                      WHERE a.integration_id OPERATOR(pg_catalog.=) v_integration
+                        AND a.external_id OPERATOR(pg_catalog.=) s.agreement_external_id);
+  -- Adjustment lines: resolve the parent link.
+  UPDATE billrecon.psa_line_items l
+     SET parent_line_item_id = p.id
+    FROM billrecon.psa_line_items p
+   WHERE l.integration_id OPERATOR(pg_catalog.=) v_integration
+     AND l.last_sync_run_id OPERATOR(pg_catalog.=) p_run_id
+     AND l.parent_external_id IS NOT NULL
+     AND p.integration_id OPERATOR(pg_catalog.=) v_integration
+     AND p.external_id OPERATOR(pg_catalog.=) l.parent_external_id
+     AND l.parent_line_item_id IS DISTINCT FROM p.id;
+
+  -- Vendor accounts.
+  INSERT INTO billrecon.vendor_accounts AS t
+    (integration_id, external_id, name, domains, status, source_updated_at, first_seen_at, last_seen_at,
+     removed_at, last_sync_run_id)
+  SELECT DISTINCT ON (s.external_id) v_integration, s.external_id, s.name, coalesce(s.domains, '{}'), s.status,
+         s.source_updated_at, v_now, v_now, NULL, p_run_id
+    FROM billrecon._stage_vendor_accounts s
+   WHERE s.run_id = p_run_id
+   ORDER BY s.external_id, s.seq DESC
+  ON CONFLICT (integration_id, external_id) DO UPDATE
+     SET name = excluded.name, domains = excluded.domains, status = excluded.status,
+         source_updated_at = excluded.source_updated_at, last_seen_at = excluded.last_seen_at,
+         removed_at = NULL, last_sync_run_id = excluded.last_sync_run_id;
+
+  -- Usage records (their account must be known).
+  INSERT INTO billrecon.usage_records AS t
+    (integration_id, external_id, account_id, kind, product, product_name, quantity, device_class, os_name,
+     device_name, serial_number, licensed, enabled, online, last_active_at, unit_cost, source_updated_at,
+     first_seen_at, last_seen_at, removed_at, last_sync_run_id)
+  SELECT DISTINCT ON (s.external_id) v_integration, s.external_id, va.id, s.kind, s.product, s.product_name,
+         s.quantity, s.device_class, s.os_name, s.device_name, s.serial_number, s.licensed, s.enabled, s.online,
+         s.last_active_at, s.unit_cost, s.source_updated_at, v_now, v_now, NULL, p_run_id
+    FROM billrecon._stage_usage_records s
+    JOIN billrecon.vendor_accounts va
+      ON va.integration_id OPERATOR(pg_catalog.=) v_integration AND va.external_id OPERATOR(pg_catalog.=) s.account_external_id
+   WHERE s.run_id = p_run_id
+   ORDER BY s.external_id, s.seq DESC
+  ON CONFLICT (integration_id, external_id) DO UPDATE
+     SET account_id = excluded.account_id, kind = excluded.kind, product = excluded.product,
+         product_name = excluded.product_name, quantity = excluded.quantity, device_class = excluded.device_class,
+         os_name = excluded.os_name, device_name = excluded.device_name, serial_number = excluded.serial_number,
+         licensed = excluded.licensed, enabled = excluded.enabled, online = excluded.online,
+         last_active_at = excluded.last_active_at, unit_cost = excluded.unit_cost,
+         source_updated_at = excluded.source_updated_at, last_seen_at = excluded.last_seen_at,
+         removed_at = NULL, last_sync_run_id = excluded.last_sync_run_id;
+  SELECT pg_catalog.count(DISTINCT s.external_id) INTO skipped_usage_records
+    FROM billrecon._stage_usage_records s
+   WHERE s.run_id = p_run_id
+     AND NOT EXISTS (SELECT 1 FROM billrecon.vendor_accounts va
+                      WHERE va.integration_id OPERATOR(pg_catalog.=) v_integration
+                        AND va.external_id OPERATOR(pg_catalog.=) s.account_external_id);
+
+  -- Full sync: whatever the source no longer returned is marked removed.
+  IF p_full THEN
+    UPDATE billrecon.psa_companies t SET removed_at = v_now, last_sync_run_id = p_run_id
+     WHERE t.integration_id OPERATOR(pg_catalog.=) v_integration AND t.removed_at IS NULL
+       AND NOT EXISTS (SELECT 1 FROM billrecon._stage_companies s
+                        WHERE s.run_id OPERATOR(pg_catalog.=) p_run_id AND s.external_id OPERATOR(pg_catalog.=) t.external_id);
+    UPDATE billrecon.psa_agreements t SET removed_at = v_now, last_sync_run_id = p_run_id
+     WHERE t.integration_id OPERATOR(pg_catalog.=) v_integration AND t.removed_at IS NULL
+       AND t.last_sync_run_id IS DISTINCT FROM p_run_id;
+    UPDATE billrecon.psa_line_items t SET removed_at = v_now, last_sync_run_id = p_run_id
+     WHERE t.integration_id OPERATOR(pg_catalog.=) v_integration AND t.removed_at IS NULL
+       AND t.last_sync_run_id IS DISTINCT FROM p_run_id;
+    UPDATE billrecon.vendor_accounts t SET removed_at = v_now, last_sync_run_id = p_run_id
+     WHERE t.integration_id OPERATOR(pg_catalog.=) v_integration AND t.removed_at IS NULL
+       AND NOT EXISTS (SELECT 1 FROM billrecon._stage_vendor_accounts s
+                        WHERE s.run_id OPERATOR(pg_catalog.=) p_run_id AND s.external_id OPERATOR(pg_catalog.=) t.external_id);
+    UPDATE billrecon.usage_records t SET removed_at = v_now, last_sync_run_id = p_run_id
+     WHERE t.integration_id OPERATOR(pg_catalog.=) v_integration AND t.removed_at IS NULL
+       AND t.last_sync_run_id IS DISTINCT FROM p_run_id;
+  END IF;
+
+  DELETE FROM billrecon._stage_companies WHERE run_id OPERATOR(pg_catalog.=) p_run_id;
+  DELETE FROM billrecon._stage_agreements WHERE run_id OPERATOR(pg_catalog.=) p_run_id;
+  DELETE FROM billrecon._stage_line_items WHERE run_id OPERATOR(pg_catalog.=) p_run_id;
+  DELETE FROM billrecon._stage_vendor_accounts WHERE run_id OPERATOR(pg_catalog.=) p_run_id;
+  DELETE FROM billrecon._stage_usage_records WHERE run_id OPERATOR(pg_catalog.=) p_run_id;
+END
+$apply$;
+COMMENT ON FUNCTION billrecon._apply_staged(bigint, boolean) IS
+  'Internal: moves the staged rows of one sync run into the live tables (upsert; full mode marks vanished rows removed)';

@@ -1,0 +1,51 @@
+-- Privileges and pg_dump registration. Keep last: it covers every object above.
+
+REVOKE ALL ON ALL TABLES IN SCHEMA billrecon FROM PUBLIC;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA billrecon FROM PUBLIC;
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA billrecon FROM PUBLIC;
+
+-- Reader: synced data, history and report views; never credentials, never staging.
+GRANT SELECT ON billrecon.integrations, billrecon.sync_runs, billrecon.sync_run_messages,
+                billrecon.psa_companies, billrecon.psa_agreements, billrecon.psa_line_items,
+                billrecon.vendor_accounts, billrecon.usage_records,
+                billrecon.integration_status, billrecon.sync_history
+  TO billrecon_reader;
+GRANT EXECUTE ON FUNCTION billrecon.version() TO billrecon_reader;
+
+-- Operator: runs syncs (the function runs with the owner's rights to read
+-- credentials and write data; the operator gets no direct write access).
+GRANT EXECUTE ON FUNCTION billrecon.sync(text, text) TO billrecon_operator;
+
+-- Admin: integrations and their credentials.
+GRANT SELECT, INSERT, UPDATE, DELETE ON billrecon.integrations, billrecon.integration_credentials TO billrecon_admin;
+GRANT USAGE ON SEQUENCE billrecon.integrations_id_seq TO billrecon_admin;
+-- Deleting an integration cascades into its history and data.
+GRANT DELETE ON billrecon.sync_runs, billrecon.sync_run_messages, billrecon.psa_companies,
+                billrecon.psa_agreements, billrecon.psa_line_items, billrecon.vendor_accounts,
+                billrecon.usage_records
+  TO billrecon_admin;
+GRANT EXECUTE ON FUNCTION billrecon.add_integration(text, text, text, jsonb, jsonb, boolean),
+                          billrecon.update_integration(text, text, jsonb, jsonb, boolean),
+                          billrecon.set_default_psa(text),
+                          billrecon.drop_integration(text),
+                          billrecon._validate_integration(text, text, jsonb, jsonb),
+                          billrecon._integration_id(text)
+  TO billrecon_admin;
+
+-- User data survives pg_dump / pg_restore.
+SELECT pg_catalog.pg_extension_config_dump('billrecon.integrations', '');
+SELECT pg_catalog.pg_extension_config_dump('billrecon.integrations_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('billrecon.integration_credentials', '');
+SELECT pg_catalog.pg_extension_config_dump('billrecon.sync_runs', '');
+SELECT pg_catalog.pg_extension_config_dump('billrecon.sync_runs_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('billrecon.sync_run_messages', '');
+SELECT pg_catalog.pg_extension_config_dump('billrecon.psa_companies', '');
+SELECT pg_catalog.pg_extension_config_dump('billrecon.psa_companies_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('billrecon.psa_agreements', '');
+SELECT pg_catalog.pg_extension_config_dump('billrecon.psa_agreements_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('billrecon.psa_line_items', '');
+SELECT pg_catalog.pg_extension_config_dump('billrecon.psa_line_items_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('billrecon.vendor_accounts', '');
+SELECT pg_catalog.pg_extension_config_dump('billrecon.vendor_accounts_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('billrecon.usage_records', '');
+SELECT pg_catalog.pg_extension_config_dump('billrecon.usage_records_id_seq', '');

@@ -1,0 +1,77 @@
+#include "pg/guc.hpp"
+
+#include <climits>
+
+#include "pg/pg_prelude.hpp"
+
+extern "C" {
+#include "utils/guc.h"
+}
+
+namespace billrecon::pg {
+
+Settings g_settings = {
+    false,        // allow_http
+    24 * 3600,    // stale_after_s
+    10000,        // http_connect_timeout_ms
+    120000,       // http_timeout_ms
+    5,            // http_max_retries
+    500,          // http_retry_base_delay_ms
+    60000,        // http_retry_max_delay_ms
+    64 * 1024,    // http_max_response_kb
+    4,            // http_max_in_flight
+    300,          // quick_sync_overlap_s
+    nullptr,      // ca_file
+};
+
+void DefineSettings() {
+	DefineCustomBoolVariable("billrecon.allow_http", "Allows integrations with plain http:// base URLs.",
+	                         "Off by default: credentials must not travel unencrypted. Meant for tests against "
+	                         "local mock APIs on loopback.",
+	                         &g_settings.allow_http, false, PGC_SUSET, 0, nullptr, nullptr, nullptr);
+	DefineCustomIntVariable("billrecon.stale_after",
+	                        "Age after which an integration's last successful sync counts as stale (yellow).",
+	                        nullptr, &g_settings.stale_after_s, 24 * 3600, 1, INT_MAX, PGC_USERSET, GUC_UNIT_S,
+	                        nullptr, nullptr, nullptr);
+	DefineCustomIntVariable("billrecon.http_connect_timeout", "Time allowed to connect to an API.",
+	                        "Per-integration option connect_timeout_ms overrides it.",
+	                        &g_settings.http_connect_timeout_ms, 10000, 100, 600000, PGC_SUSET, GUC_UNIT_MS,
+	                        nullptr, nullptr, nullptr);
+	DefineCustomIntVariable("billrecon.http_timeout", "Time allowed for one API request, transfer included.",
+	                        "Per-integration option timeout_ms overrides it.", &g_settings.http_timeout_ms, 120000,
+	                        100, 3600000, PGC_SUSET, GUC_UNIT_MS, nullptr, nullptr, nullptr);
+	DefineCustomIntVariable("billrecon.http_max_retries",
+	                        "Retries of a request after 429, 5xx, timeouts and dropped connections.",
+	                        "Per-integration option max_retries overrides it.", &g_settings.http_max_retries, 5, 0,
+	                        20, PGC_SUSET, 0, nullptr, nullptr, nullptr);
+	DefineCustomIntVariable("billrecon.http_retry_base_delay",
+	                        "First backoff delay; it doubles with each retry (with jitter).",
+	                        "Per-integration option retry_base_delay_ms overrides it.",
+	                        &g_settings.http_retry_base_delay_ms, 500, 1, 600000, PGC_SUSET, GUC_UNIT_MS, nullptr,
+	                        nullptr, nullptr);
+	DefineCustomIntVariable("billrecon.http_retry_max_delay",
+	                        "Longest single wait between retries, Retry-After included.",
+	                        "Per-integration option retry_max_delay_ms overrides it.",
+	                        &g_settings.http_retry_max_delay_ms, 60000, 1, 3600000, PGC_SUSET, GUC_UNIT_MS,
+	                        nullptr, nullptr, nullptr);
+	DefineCustomIntVariable("billrecon.http_max_response_size", "Largest API response body accepted.",
+	                        "A larger page fails the sync. Per-integration option max_response_mb overrides it.",
+	                        &g_settings.http_max_response_kb, 64 * 1024, 64, 2 * 1024 * 1024, PGC_SUSET,
+	                        GUC_UNIT_KB, nullptr, nullptr, nullptr);
+	DefineCustomIntVariable("billrecon.http_max_in_flight",
+	                        "Requests one integration may have in flight at once.",
+	                        "Per-integration option max_in_flight overrides it.", &g_settings.http_max_in_flight, 4,
+	                        1, 32, PGC_SUSET, 0, nullptr, nullptr, nullptr);
+	DefineCustomIntVariable("billrecon.quick_sync_overlap",
+	                        "Quick syncs ask for changes since the last successful sync's start minus this much.",
+	                        "Covers clock differences between the vendor and this server.",
+	                        &g_settings.quick_sync_overlap_s, 300, 0, 7 * 24 * 3600, PGC_SUSET, GUC_UNIT_S, nullptr,
+	                        nullptr, nullptr);
+	DefineCustomStringVariable("billrecon.ca_file",
+	                           "File of CA certificates to verify vendor TLS certificates with.",
+	                           "Empty: the operating system's store. Verification is always on.",
+	                           &g_settings.ca_file, "", PGC_SUSET, 0, nullptr, nullptr, nullptr);
+	MarkGUCPrefixReserved("billrecon");
+}
+
+} // namespace billrecon::pg

@@ -1,0 +1,26 @@
+// billrecon.* settings (docs/settings.md documents each one).
+#pragma once
+
+namespace billrecon::pg {
+
+// Values as PostgreSQL keeps them (plain globals GUC machinery writes).
+struct Settings {
+	bool allow_http;
+	int stale_after_s;
+	int http_connect_timeout_ms;
+	int http_timeout_ms;
+	int http_max_retries;
+	int http_retry_base_delay_ms;
+	int http_retry_max_delay_ms;
+	int http_max_response_kb;
+	int http_max_in_flight;
+	int quick_sync_overlap_s;
+	char *ca_file;
+};
+
+extern Settings g_settings;
+
+// Registers every setting; called once from _PG_init.
+void DefineSettings();
+
+} // namespace billrecon::pg

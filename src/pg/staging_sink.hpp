@@ -1,0 +1,44 @@
+// Glue: the RecordSink that writes a sync's records into the staging tables,
+// one batch (one executor call) per page, through CallPg.
+#pragma once
+
+#include "connectors/connector.hpp"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace billrecon::pg {
+
+class StagingSink : public connectors::RecordSink {
+public:
+	explicit StagingSink(int64_t run_id) : run_id_(run_id) {
+	}
+
+	void PutCompanies(const std::vector<model::Company> &rows) override;
+	void PutAgreements(const std::vector<model::Agreement> &rows) override;
+	void PutLineItems(const std::vector<model::LineItem> &rows) override;
+	void PutVendorAccounts(const std::vector<model::VendorAccount> &rows) override;
+	void PutUsage(const std::vector<model::UsageRecord> &rows) override;
+	void OnPage(std::string_view phase, size_t records) override;
+	void Warn(std::string message) override;
+
+	// Warnings in the order they came (capped; the cap itself is reported).
+	const std::vector<std::string> &warnings() const noexcept {
+		return warnings_;
+	}
+	void AddWarning(std::string message) {
+		Warn(std::move(message));
+	}
+
+private:
+	// Row-major cells of one batch; nullopt = SQL NULL.
+	class Batch;
+	void Write(int table, const Batch &batch);
+
+	int64_t run_id_;
+	std::vector<std::string> warnings_;
+	size_t dropped_warnings_ = 0;
+};
+
+} // namespace billrecon::pg

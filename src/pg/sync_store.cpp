@@ -1,0 +1,355 @@
+#include "pg/sync_store.hpp"
+
+#include "pg/guc.hpp"
+
+extern "C" {
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/lsyscache.h"
+#include "utils/tuplestore.h"
+}
+
+namespace billrecon::pg {
+
+namespace {
+
+// Advisory lock key space of billrecon ("bill"), second key = integration id.
+constexpr int32 kLockClass = 0x62696c6c;
+
+char *CopyUpper(const char *s) {
+	if (!s)
+		return nullptr;
+	size_t n = strlen(s);
+	char *out = static_cast<char *>(SPI_palloc(n + 1));
+	memcpy(out, s, n + 1);
+	return out;
+}
+
+char *Value(int row, int col) {
+	return SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col);
+}
+
+void CheckSpi(int rc, int expected, const char *what) {
+	if (rc != expected)
+		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("billrecon: %s failed", what),
+		                errdetail("SPI returned %s.", SPI_result_code_string(rc)),
+		                errhint("This is a bug in billrecon; please report it.")));
+}
+
+Datum TextArray(int n, const char *const *values, int stride, int offset) {
+	Datum *elems = static_cast<Datum *>(palloc(sizeof(Datum) * (n > 0 ? n : 1)));
+	bool *nulls = static_cast<bool *>(palloc(sizeof(bool) * (n > 0 ? n : 1)));
+	for (int i = 0; i < n; ++i) {
+		const char *v = values[i * stride + offset];
+		nulls[i] = v == nullptr;
+		elems[i] = v ? CStringGetTextDatum(v) : (Datum)0;
+	}
+	int dims[1] = {n};
+	int lbs[1] = {1};
+	ArrayType *arr = construct_md_array(elems, nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT);
+	return PointerGetDatum(arr);
+}
+
+// Staging columns: name and how the text becomes the column's type.
+struct StageColumn {
+	const char *name;
+	const char *cast; // SQL type, "" for text, "lines" for a newline-joined text[]
+};
+
+const StageColumn kCompanyCols[] = {{"external_id", ""}, {"name", ""},        {"identifier", ""},
+                                    {"status", ""},      {"website", ""},     {"domains", "lines"},
+                                    {"deleted", "boolean"}, {"source_updated_at", "timestamptz"}};
+const StageColumn kAgreementCols[] = {
+    {"external_id", ""},         {"company_external_id", ""}, {"name", ""},           {"type", ""},
+    {"billing_cycle", ""},       {"billing_cycle_label", ""}, {"start_date", "date"}, {"end_date", "date"},
+    {"prorate", "boolean"},      {"status", ""},              {"cancelled", "boolean"}, {"cancelled_date", "date"},
+    {"source_updated_at", "timestamptz"}};
+const StageColumn kLineItemCols[] = {
+    {"external_id", ""},        {"agreement_external_id", ""}, {"company_external_id", ""},
+    {"product_code", ""},       {"product_name", ""},          {"description", ""},
+    {"quantity", "numeric"},    {"unit_price", "numeric"},     {"unit_cost", "numeric"},
+    {"billing_type", ""},       {"quantity_source", ""},       {"effective_date", "date"},
+    {"cancel_date", "date"},    {"parent_external_id", ""},    {"source_updated_at", "timestamptz"}};
+const StageColumn kAccountCols[] = {{"external_id", ""}, {"name", ""}, {"domains", "lines"}, {"status", ""},
+                                    {"source_updated_at", "timestamptz"}};
+const StageColumn kUsageCols[] = {
+    {"external_id", ""},         {"account_external_id", ""},   {"kind", ""},
+    {"product", ""},             {"product_name", ""},          {"quantity", "numeric"},
+    {"device_class", ""},        {"os_name", ""},               {"device_name", ""},
+    {"serial_number", ""},       {"licensed", "boolean"},       {"enabled", "boolean"},
+    {"online", "boolean"},       {"last_active_at", "timestamptz"}, {"unit_cost", "numeric"},
+    {"source_updated_at", "timestamptz"}};
+
+struct StageSpec {
+	const char *table;
+	const StageColumn *cols;
+	int ncols;
+};
+
+const StageSpec kStageSpecs[kStageTableCount] = {
+    {"billrecon._stage_companies", kCompanyCols, lengthof(kCompanyCols)},
+    {"billrecon._stage_agreements", kAgreementCols, lengthof(kAgreementCols)},
+    {"billrecon._stage_line_items", kLineItemCols, lengthof(kLineItemCols)},
+    {"billrecon._stage_vendor_accounts", kAccountCols, lengthof(kAccountCols)},
+    {"billrecon._stage_usage_records", kUsageCols, lengthof(kUsageCols)},
+};
+
+// Prepared once per backend and kept (SPI_keepplan); the plan cache
+// replans them if the tables change.
+SPIPlanPtr g_stage_plans[kStageTableCount];
+
+SPIPlanPtr StagePlan(int table) {
+	if (g_stage_plans[table])
+		return g_stage_plans[table];
+	const StageSpec &spec = kStageSpecs[table];
+	StringInfoData sql;
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "INSERT INTO %s (run_id", spec.table);
+	for (int i = 0; i < spec.ncols; ++i)
+		appendStringInfo(&sql, ", %s", spec.cols[i].name);
+	appendStringInfoString(&sql, ") SELECT $1");
+	for (int i = 0; i < spec.ncols; ++i) {
+		const char *cast = spec.cols[i].cast;
+		if (cast[0] == '\0')
+			appendStringInfo(&sql, ", u.c%d", i + 1);
+		else if (strcmp(cast, "lines") == 0)
+			appendStringInfo(&sql, ", pg_catalog.string_to_array(u.c%d, E'\\n')", i + 1);
+		else
+			appendStringInfo(&sql, ", u.c%d::pg_catalog.%s", i + 1, cast);
+	}
+	appendStringInfoString(&sql, " FROM pg_catalog.unnest(");
+	for (int i = 0; i < spec.ncols; ++i)
+		appendStringInfo(&sql, "%s$%d::pg_catalog.text[]", i ? ", " : "", i + 2);
+	appendStringInfoString(&sql, ") AS u(");
+	for (int i = 0; i < spec.ncols; ++i)
+		appendStringInfo(&sql, "%sc%d", i ? ", " : "", i + 1);
+	appendStringInfoChar(&sql, ')');
+
+	Oid types[1 + 32];
+	types[0] = INT8OID;
+	for (int i = 0; i < spec.ncols; ++i)
+		types[i + 1] = TEXTARRAYOID;
+	SPIPlanPtr plan = SPI_prepare(sql.data, spec.ncols + 1, types);
+	if (!plan)
+		CheckSpi(SPI_result, SPI_OK_SELECT, "preparing the staging insert");
+	SPI_keepplan(plan);
+	pfree(sql.data);
+	g_stage_plans[table] = plan;
+	return plan;
+}
+
+} // namespace
+
+void SpiConnect() {
+	CheckSpi(SPI_connect(), SPI_OK_CONNECT, "SPI_connect");
+}
+
+void SpiFinish() {
+	CheckSpi(SPI_finish(), SPI_OK_FINISH, "SPI_finish");
+}
+
+IntegrationList *LoadIntegrations(const char *name) {
+	Oid types[1] = {TEXTOID};
+	Datum args[1] = {name ? CStringGetTextDatum(name) : (Datum)0};
+	char nulls[1] = {name ? ' ' : 'n'};
+	int rc = SPI_execute_with_args(
+	    "SELECT i.id, i.name, i.kind, i.base_url, i.options::text, coalesce(c.credentials, '{}')::text, i.enabled"
+	    "  FROM billrecon.integrations i"
+	    "  LEFT JOIN billrecon.integration_credentials c ON c.integration_id = i.id"
+	    " WHERE CASE WHEN $1 IS NULL THEN i.enabled ELSE i.name = $1 END"
+	    " ORDER BY i.side = 'psa' DESC, i.name",
+	    1, types, args, nulls, true, 0);
+	CheckSpi(rc, SPI_OK_SELECT, "reading billrecon.integrations");
+	if (name && SPI_processed == 0)
+		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("integration \"%s\" does not exist", name),
+		                errdetail("No row of billrecon.integrations has name \"%s\".", name),
+		                errhint("SELECT name FROM billrecon.integrations lists the integrations; "
+		                        "billrecon.add_integration() adds one.")));
+	if (name && strcmp(Value(0, 7), "f") == 0)
+		ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+		                errmsg("integration \"%s\" is disabled", name),
+		                errdetail("Its enabled flag is off, so it is not synced."),
+		                errhint("Enable it with SELECT billrecon.update_integration('%s', enabled => true).", name)));
+	IntegrationList *list = static_cast<IntegrationList *>(SPI_palloc(sizeof(IntegrationList)));
+	list->count = static_cast<int>(SPI_processed);
+	list->rows = static_cast<IntegrationRow *>(SPI_palloc(sizeof(IntegrationRow) * (list->count + 1)));
+	for (int i = 0; i < list->count; ++i) {
+		IntegrationRow *r = &list->rows[i];
+		r->id = pg_strtoint32(Value(i, 1));
+		r->name = CopyUpper(Value(i, 2));
+		r->kind = CopyUpper(Value(i, 3));
+		r->base_url = CopyUpper(Value(i, 4));
+		r->options_json = CopyUpper(Value(i, 5));
+		r->credentials_json = CopyUpper(Value(i, 6));
+	}
+	return list;
+}
+
+bool TryLockIntegration(int32 integration_id) {
+	Oid types[2] = {INT4OID, INT4OID};
+	Datum args[2] = {Int32GetDatum(kLockClass), Int32GetDatum(integration_id)};
+	int rc = SPI_execute_with_args("SELECT pg_catalog.pg_try_advisory_xact_lock($1, $2)", 2, types, args, nullptr,
+	                               false, 1);
+	CheckSpi(rc, SPI_OK_SELECT, "locking the integration");
+	bool isnull;
+	Datum d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return !isnull && DatumGetBool(d);
+}
+
+void StartRun(int32 integration_id, const char *requested_mode, RunStart *out) {
+	Oid types[4] = {INT4OID, TEXTOID, FLOAT8OID, TEXTOID};
+	Datum args[4] = {Int32GetDatum(integration_id), CStringGetTextDatum(requested_mode),
+	                 Float8GetDatum(static_cast<double>(g_settings.quick_sync_overlap_s)),
+	                 CStringGetTextDatum(OuterUserName())};
+	int rc = SPI_execute_with_args(
+	    "INSERT INTO billrecon.sync_runs (integration_id, requested_mode, changes_since, started_by)"
+	    " VALUES ($1, $2, CASE WHEN $2 = 'quick' THEN"
+	    "   (SELECT max(r.started_at) - make_interval(secs => $3) FROM billrecon.sync_runs r"
+	    "     WHERE r.integration_id = $1 AND r.status = 'succeeded') END, $4::name)"
+	    " RETURNING id, to_char(changes_since AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')",
+	    4, types, args, nullptr, false, 0);
+	CheckSpi(rc, SPI_OK_INSERT_RETURNING, "recording the sync run");
+	out->run_id = pg_strtoint64(Value(0, 1));
+	const char *since = Value(0, 2);
+	out->has_since = since != nullptr;
+	strlcpy(out->since, since ? since : "", sizeof out->since);
+}
+
+void FinishRun(const RunFinish *f) {
+	int warnings = 0;
+	for (int i = 0; i < f->nmessages; ++i)
+		if (strcmp(f->levels[i], "warning") == 0)
+			++warnings;
+	Oid types[14] = {INT8OID, TEXTOID, TEXTOID, BOOLOID, INT8OID, INT8OID, INT8OID,
+	                 INT8OID, INT8OID, INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum args[14];
+	char nulls[14];
+	memset(nulls, ' ', sizeof nulls);
+	args[0] = Int64GetDatum(f->run_id);
+	args[1] = CStringGetTextDatum(f->status);
+	args[2] = f->mode ? CStringGetTextDatum(f->mode) : (Datum)0;
+	nulls[2] = f->mode ? ' ' : 'n';
+	args[3] = BoolGetDatum(f->keep_since);
+	args[4] = Int64GetDatum(f->pages);
+	args[5] = Int64GetDatum(f->records);
+	args[6] = Int64GetDatum(f->requests);
+	args[7] = Int64GetDatum(f->retries);
+	args[8] = Int64GetDatum(f->bytes);
+	args[9] = Int32GetDatum(warnings);
+	const char *texts[4] = {f->error, f->error_detail, f->error_sqlstate, f->note};
+	for (int i = 0; i < 4; ++i) {
+		bool present = texts[i] && texts[i][0];
+		args[10 + i] = present ? CStringGetTextDatum(texts[i]) : (Datum)0;
+		nulls[10 + i] = present ? ' ' : 'n';
+	}
+	int rc = SPI_execute_with_args(
+	    "UPDATE billrecon.sync_runs SET status = $2, mode = $3, finished_at = clock_timestamp(),"
+	    " changes_since = CASE WHEN $4 THEN changes_since END, pages = $5, records = $6, requests = $7,"
+	    " retries = $8, bytes = $9, warnings = $10, error = $11, error_detail = $12, error_sqlstate = $13,"
+	    " note = $14 WHERE id = $1",
+	    14, types, args, nulls, false, 0);
+	CheckSpi(rc, SPI_OK_UPDATE, "recording the end of the sync run");
+	if (f->nmessages > 0) {
+		Oid mtypes[3] = {INT8OID, TEXTARRAYOID, TEXTARRAYOID};
+		Datum margs[3] = {Int64GetDatum(f->run_id), TextArray(f->nmessages, f->levels, 1, 0),
+		                  TextArray(f->nmessages, f->messages, 1, 0)};
+		rc = SPI_execute_with_args("INSERT INTO billrecon.sync_run_messages (run_id, seq, level, message)"
+		                           " SELECT $1, u.seq, u.level, u.message"
+		                           "   FROM unnest($2, $3) WITH ORDINALITY AS u(level, message, seq)",
+		                           3, mtypes, margs, nullptr, false, 0);
+		CheckSpi(rc, SPI_OK_INSERT, "recording sync messages");
+	}
+}
+
+int StageColumns(int table) {
+	return kStageSpecs[table].ncols;
+}
+
+void StageBatch(int table, int64 run_id, int nrows, const char *const *cells) {
+	const StageSpec &spec = kStageSpecs[table];
+	MemoryContext batch = AllocSetContextCreate(CurrentMemoryContext, "billrecon staging batch",
+	                                            ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(batch);
+	Datum args[1 + 32];
+	args[0] = Int64GetDatum(run_id);
+	for (int c = 0; c < spec.ncols; ++c)
+		args[c + 1] = TextArray(nrows, cells, spec.ncols, c);
+	MemoryContextSwitchTo(old);
+	int rc = SPI_execute_plan(StagePlan(table), args, nullptr, false, 0);
+	CheckSpi(rc, SPI_OK_INSERT, "staging synced rows");
+	MemoryContextDelete(batch);
+}
+
+void ApplyStaged(int64 run_id, bool full, ApplyResult *out) {
+	Oid types[2] = {INT8OID, BOOLOID};
+	Datum args[2] = {Int64GetDatum(run_id), BoolGetDatum(full)};
+	int rc = SPI_execute_with_args("SELECT skipped_agreements, skipped_line_items, skipped_usage_records"
+	                               "  FROM billrecon._apply_staged($1, $2)",
+	                               2, types, args, nullptr, false, 0);
+	CheckSpi(rc, SPI_OK_SELECT, "applying the synced rows");
+	out->skipped_agreements = pg_strtoint64(Value(0, 1));
+	out->skipped_line_items = pg_strtoint64(Value(0, 2));
+	out->skipped_usage = pg_strtoint64(Value(0, 3));
+}
+
+void BeginSubxact(Subxact *sx) {
+	sx->context = CurrentMemoryContext;
+	sx->owner = CurrentResourceOwner;
+	BeginInternalSubTransaction(nullptr);
+	MemoryContextSwitchTo(sx->context);
+}
+
+void CommitSubxact(const Subxact *sx) {
+	ReleaseCurrentSubTransaction();
+	MemoryContextSwitchTo(sx->context);
+	CurrentResourceOwner = sx->owner;
+}
+
+void RollbackSubxact(const Subxact *sx) {
+	RollbackAndReleaseCurrentSubTransaction();
+	MemoryContextSwitchTo(sx->context);
+	CurrentResourceOwner = sx->owner;
+}
+
+void CheckInterrupts() {
+	CHECK_FOR_INTERRUPTS();
+}
+
+char *TextArg(FunctionCallInfo fcinfo, int n) {
+	return text_to_cstring(PG_GETARG_TEXT_PP(n));
+}
+
+void InitResultSet(FunctionCallInfo fcinfo) {
+	InitMaterializedSRF(fcinfo, 0);
+}
+
+void EmitSyncRow(FunctionCallInfo fcinfo, const SyncResultRow *row) {
+	ReturnSetInfo *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
+	Datum values[10];
+	bool nulls[10] = {false};
+	values[0] = CStringGetTextDatum(row->integration);
+	values[1] = CStringGetTextDatum(row->status);
+	values[2] = Int64GetDatum(row->records);
+	nulls[3] = row->error == nullptr;
+	values[3] = row->error ? CStringGetTextDatum(row->error) : (Datum)0;
+	nulls[4] = row->run_id == 0;
+	values[4] = Int64GetDatum(row->run_id);
+	nulls[5] = row->mode == nullptr;
+	values[5] = row->mode ? CStringGetTextDatum(row->mode) : (Datum)0;
+	values[6] = Int64GetDatum(row->pages);
+	values[7] = Int64GetDatum(row->requests);
+	values[8] = Int64GetDatum(row->retries);
+	values[9] = Int32GetDatum(row->warnings);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+}
+
+const char *OuterUserName() {
+	return GetUserNameFromId(GetOuterUserId(), false);
+}
+
+} // namespace billrecon::pg

@@ -1,0 +1,118 @@
+// pg helpers behind billrecon.sync(): SPI reads and writes of integrations,
+// sync runs and staging tables, and the subtransaction that makes a sync
+// atomic. C style: POD in and out, palloc'd strings, ereport on failure.
+// Call them from glue through CallPg only.
+#pragma once
+
+#include "pg/pg_prelude.hpp"
+
+extern "C" {
+#include "utils/resowner.h"
+}
+
+namespace billrecon::pg {
+
+struct IntegrationRow {
+	int32 id;
+	char *name;
+	char *kind;
+	char *base_url;
+	char *options_json;
+	char *credentials_json;
+};
+
+struct IntegrationList {
+	int count;
+	IntegrationRow *rows;
+};
+
+// Opens / closes the SPI connection of the calling SQL function.
+void SpiConnect();
+void SpiFinish();
+
+// Integrations to sync: the one named (error 42704 when unknown, 55000 when
+// disabled), or every enabled one when name is null (PSAs first, by name).
+IntegrationList *LoadIntegrations(const char *name);
+
+// Transaction-scoped advisory lock on the integration; false when another
+// session is syncing it.
+bool TryLockIntegration(int32 integration_id);
+
+struct RunStart {
+	int64 run_id;
+	bool has_since;
+	char since[40]; // ISO UTC when has_since
+};
+
+// Inserts a 'running' sync_runs row. For quick mode, `since` is the start of
+// the last successful sync minus billrecon.quick_sync_overlap.
+void StartRun(int32 integration_id, const char *requested_mode, RunStart *out);
+
+struct RunFinish {
+	int64 run_id;
+	const char *status;        // succeeded / failed / cancelled
+	const char *mode;          // effective mode, may be null
+	bool keep_since;           // false: clear changes_since (ran as full)
+	int64 pages, records, requests, retries, bytes;
+	const char *error;         // null on success
+	const char *error_detail;
+	const char *error_sqlstate;
+	const char *note;
+	int nmessages;
+	const char *const *messages; // warnings, in order
+	const char *const *levels;   // "warning" / "error" per message
+};
+void FinishRun(const RunFinish *finish);
+
+enum StageTable { kStageCompanies, kStageAgreements, kStageLineItems, kStageVendorAccounts, kStageUsage,
+	              kStageTableCount };
+
+// Number of text columns each staging insert takes (after the run id).
+int StageColumns(int table);
+
+// Inserts nrows staged rows: cells is row-major, ncols = StageColumns(table)
+// per row, nullptr for SQL NULL. One prepared statement per table, arrays +
+// unnest: one executor call per batch.
+void StageBatch(int table, int64 run_id, int nrows, const char *const *cells);
+
+struct ApplyResult {
+	int64 skipped_agreements;
+	int64 skipped_line_items;
+	int64 skipped_usage;
+};
+// Moves the run's staged rows into the live tables (billrecon._apply_staged).
+void ApplyStaged(int64 run_id, bool full, ApplyResult *out);
+
+// An internal subtransaction, as PL/pgSQL's exception blocks use.
+struct Subxact {
+	MemoryContext context;
+	ResourceOwner owner;
+};
+void BeginSubxact(Subxact *sx);
+void CommitSubxact(const Subxact *sx);
+void RollbackSubxact(const Subxact *sx);
+
+void CheckInterrupts();
+
+// Text argument n as a palloc'd C string (the caller checked PG_ARGISNULL).
+char *TextArg(FunctionCallInfo fcinfo, int n);
+
+// Materialized result set of the calling set-returning function.
+void InitResultSet(FunctionCallInfo fcinfo);
+
+struct SyncResultRow {
+	const char *integration;
+	const char *status;
+	int64 records;
+	const char *error;   // null on success
+	int64 run_id;        // 0: no run row
+	const char *mode;    // null when unknown
+	int64 pages, requests, retries;
+	int32 warnings;
+};
+void EmitSyncRow(FunctionCallInfo fcinfo, const SyncResultRow *row);
+
+// The role that called us, before SECURITY DEFINER switched (for started_by).
+const char *OuterUserName();
+
+} // namespace billrecon::pg
