@@ -23,7 +23,7 @@ PG_CONFIG  ?= pg_config
 PG_CXXFLAGS += -std=c++17 -Wall -Wextra -Wno-register -fvisibility=hidden -fvisibility-inlines-hidden $(EXTRA_CXXFLAGS)
 # PostgreSQL's headers are not ours to warn about (-Wextra flags their unused parameters).
 PG_CPPFLAGS += -isystem $(shell $(PG_CONFIG) --includedir-server) -Isrc -DBILLRECON_VERSION=\"$(EXTVERSION)\"
-SHLIB_LINK  += -lcurl -lstdc++
+SHLIB_LINK  += -lcurl -lstdc++ -Wl,--version-script=$(srcdir)/exports.map
 EXTRA_CLEAN  = build
 
 # Debian's server is built with LLVM; PGXS would then also emit .bc bitcode
@@ -33,7 +33,7 @@ override with_llvm = no
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-$(DATA_built): $(INSTALL_FRAGMENTS) billrecon.control
+$(DATA_built): $(INSTALL_FRAGMENTS) billrecon.control Makefile
 	@{ for f in $(INSTALL_FRAGMENTS); do cat "$$f"; echo; done; } > $@
 
 # Headers are not tracked by PGXS; rebuild objects when any header changes.

@@ -56,7 +56,7 @@ SELECT i.name AS integration,
          ELSE 'green'
        END AS status,
        ls.finished_at AS last_success_at,
-       CASE WHEN lr.status = 'failed' THEN lr.error END AS last_error,
+       CASE WHEN lr.status = 'failed' THEN lr.error || coalesce(': ' || lr.error_detail, '') END AS last_error,
        CASE
          WHEN lr.id IS NULL THEN 'never synced'
          WHEN lr.status = 'failed' THEN 'last sync failed'

@@ -143,6 +143,7 @@ Datum CallCore(Body body, FunctionCallInfo fcinfo) {
 #define BILLRECON_FUNCTION(name)                                                                                   \
 	static Datum name##_body(FunctionCallInfo fcinfo);                                                            \
 	extern "C" {                                                                                                  \
+	PGDLLEXPORT Datum name(PG_FUNCTION_ARGS);                                                                     \
 	PG_FUNCTION_INFO_V1(name);                                                                                    \
 	}                                                                                                             \
 	extern "C" Datum name(PG_FUNCTION_ARGS) {                                                                     \
