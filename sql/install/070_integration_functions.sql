@@ -19,7 +19,7 @@ DECLARE
 BEGIN
   IF add_integration.name IS NULL OR add_integration.name !~ '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$' THEN
     RAISE EXCEPTION USING ERRCODE = '22023',
-      MESSAGE = format('invalid integration name %L', add_integration.name),
+      MESSAGE = format('invalid integration name "%s"', add_integration.name),
       DETAIL = 'Names are 1 to 63 characters: letters, digits, "_", "." and "-", starting with a letter or digit.',
       HINT = 'Use a short name such as ''connectwise'' or ''ninja-eu''; functions take it to name the integration.';
   END IF;
@@ -28,7 +28,7 @@ BEGIN
                                           coalesce(add_integration.options, '{}'::jsonb));
   IF EXISTS (SELECT 1 FROM billrecon.integrations i WHERE i.name = add_integration.name) THEN
     RAISE EXCEPTION USING ERRCODE = '23505',
-      MESSAGE = format('integration %L already exists', add_integration.name),
+      MESSAGE = format('integration "%s" already exists', add_integration.name),
       DETAIL = 'Integration names are unique.',
       HINT = 'Choose another name, or change the existing one with billrecon.update_integration().';
   END IF;
@@ -43,8 +43,8 @@ BEGIN
     IF FOUND THEN
       RAISE EXCEPTION USING ERRCODE = '23505',
         MESSAGE = 'there is already a default PSA',
-        DETAIL = format('Integration %L is the default PSA; there can be only one.', v_other),
-        HINT = format('Add this integration with is_default_psa => false, or first run SELECT billrecon.set_default_psa(%L) after adding it.', add_integration.name);
+        DETAIL = format('Integration "%s" is the default PSA; there can be only one.', v_other),
+        HINT = format('Add this integration with is_default_psa => false, or first run SELECT billrecon.set_default_psa("%s") after adding it.', add_integration.name);
     END IF;
   END IF;
 
@@ -74,8 +74,8 @@ BEGIN
   SELECT i.id INTO v_id FROM billrecon.integrations i WHERE i.name = integration;
   IF NOT FOUND THEN
     RAISE EXCEPTION USING ERRCODE = '42704',
-      MESSAGE = format('integration %L does not exist', integration),
-      DETAIL = format('No row of billrecon.integrations has name %L.', integration),
+      MESSAGE = format('integration "%s" does not exist', integration),
+      DETAIL = format('No row of billrecon.integrations has name "%s".', integration),
       HINT = 'SELECT name FROM billrecon.integrations lists the integrations; billrecon.add_integration() adds one.';
   END IF;
   RETURN v_id;
@@ -97,9 +97,14 @@ DECLARE
 BEGIN
   SELECT * INTO v_row FROM billrecon.integrations i WHERE i.id = v_id FOR UPDATE;
   SELECT c.credentials INTO v_creds FROM billrecon.integration_credentials c WHERE c.integration_id = v_id;
-  PERFORM billrecon._validate_integration(v_row.kind, coalesce(update_integration.base_url, v_row.base_url),
-                                          coalesce(update_integration.credentials, v_creds, '{}'::jsonb),
-                                          coalesce(update_integration.options, v_row.options));
+  -- Re-validate only when something validated changes: enabling or disabling
+  -- an integration must work even if, say, billrecon.allow_http changed since.
+  IF update_integration.base_url IS NOT NULL OR update_integration.credentials IS NOT NULL
+     OR update_integration.options IS NOT NULL THEN
+    PERFORM billrecon._validate_integration(v_row.kind, coalesce(update_integration.base_url, v_row.base_url),
+                                            coalesce(update_integration.credentials, v_creds, '{}'::jsonb),
+                                            coalesce(update_integration.options, v_row.options));
+  END IF;
   UPDATE billrecon.integrations i
      SET base_url = pg_catalog.rtrim(coalesce(update_integration.base_url, i.base_url), '/'),
          options = coalesce(update_integration.options, i.options),
@@ -129,7 +134,7 @@ BEGIN
   SELECT i.kind INTO v_kind FROM billrecon.integrations i WHERE i.id = v_id;
   IF v_kind NOT IN ('connectwise', 'halopsa', 'autotask') THEN
     RAISE EXCEPTION USING ERRCODE = '22023',
-      MESSAGE = format('integration %L is not a PSA', integration),
+      MESSAGE = format('integration "%s" is not a PSA', integration),
       DETAIL = format('Its kind is %s; only connectwise, halopsa and autotask integrations are PSAs.', v_kind),
       HINT = 'Name a PSA integration.';
   END IF;
