@@ -39,6 +39,12 @@ const std::vector<const char *> &ProductKinds();
 // well-typed). Throws billrecon::Error with errcode, DETAIL and HINT.
 void ValidateConfig(const IntegrationConfig &config, bool allow_http);
 
+// The HTTP client settings an integration's options ask for (timeout_ms,
+// connect_timeout_ms, max_retries, retry_base_delay_ms, retry_max_delay_ms,
+// requests_per_second, max_in_flight, max_response_mb), applied over
+// `defaults`. Throws billrecon::Error (22023) on bad options, as ValidateConfig.
+http::ClientOptions ClientOptionsFor(const IntegrationConfig &config, http::ClientOptions defaults);
+
 } // namespace billrecon::connectors
 
 #include "core_only.hpp"

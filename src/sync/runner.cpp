@@ -1,10 +1,8 @@
 #include "sync/runner.hpp"
 
 #include "connectors/registry.hpp"
-#include "json/reader.hpp"
 #include "model/error.hpp"
 
-#include <cstdlib>
 #include <utility>
 
 namespace billrecon::sync {
@@ -49,15 +47,6 @@ private:
 	Stats &stats_;
 };
 
-// A numeric option as long (ValidateConfig already checked type and range).
-bool NumberOption(const json::Value &options, const char *key, long &out) {
-	const json::Value *v = options.Find(key);
-	if (!v || !v->IsNumber())
-		return false;
-	out = std::strtol(v->text().c_str(), nullptr, 10);
-	return true;
-}
-
 } // namespace
 
 http::ClientOptions ClientOptionsFor(const connectors::IntegrationConfig &config, const Defaults &defaults) {
@@ -73,26 +62,7 @@ http::ClientOptions ClientOptionsFor(const connectors::IntegrationConfig &config
 	o.retry_base_delay_ms = defaults.retry_base_delay_ms;
 	o.retry_max_delay_ms = defaults.retry_max_delay_ms;
 	o.max_in_flight = defaults.max_in_flight;
-
-	json::Value options = json::ParseConfigObject(config.options_json, "options");
-	long n;
-	if (NumberOption(options, "connect_timeout_ms", n))
-		o.limits.connect_timeout_ms = n;
-	if (NumberOption(options, "timeout_ms", n))
-		o.limits.timeout_ms = n;
-	if (NumberOption(options, "max_retries", n))
-		o.max_retries = static_cast<int>(n);
-	if (NumberOption(options, "retry_base_delay_ms", n))
-		o.retry_base_delay_ms = n;
-	if (NumberOption(options, "retry_max_delay_ms", n))
-		o.retry_max_delay_ms = n;
-	if (NumberOption(options, "max_in_flight", n))
-		o.max_in_flight = static_cast<int>(n);
-	if (NumberOption(options, "max_response_mb", n))
-		o.limits.max_response_bytes = static_cast<size_t>(n) << 20;
-	if (const json::Value *v = options.Find("requests_per_second"); v && v->IsNumber())
-		o.requests_per_second = std::strtod(v->text().c_str(), nullptr); // a rate, not money
-	return o;
+	return connectors::ClientOptionsFor(config, std::move(o));
 }
 
 Runner::Runner(connectors::IntegrationConfig config, Defaults defaults, std::function<bool()> cancel,

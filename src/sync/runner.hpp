@@ -34,9 +34,8 @@ struct Stats {
 	long bytes = 0;
 };
 
-// Defaults overridden by the integration's options (timeout_ms,
-// connect_timeout_ms, max_retries, retry_base_delay_ms, retry_max_delay_ms,
-// requests_per_second, max_in_flight, max_response_mb).
+// The settings' defaults, overridden by the integration's options
+// (connectors::ClientOptionsFor).
 http::ClientOptions ClientOptionsFor(const connectors::IntegrationConfig &config, const Defaults &defaults);
 
 class Runner {

@@ -1,0 +1,465 @@
+#include "connectors/connectwise.hpp"
+
+#include "connectors/connector_util.hpp"
+#include "http/auth.hpp"
+#include "json/reader.hpp"
+#include "model/error.hpp"
+#include "model/timestamp.hpp"
+
+#include <cctype>
+#include <deque>
+#include <functional>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+namespace billrecon::connectors {
+
+namespace {
+
+std::string Lower(std::string_view s) {
+	std::string out(s);
+	for (char &c : out)
+		c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+	return out;
+}
+
+std::string_view Trim(std::string_view s) {
+	while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front())))
+		s.remove_prefix(1);
+	while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back())))
+		s.remove_suffix(1);
+	return s;
+}
+
+// True when the space-separated rel list contains `want` (RFC 8288: relation
+// types compare case-insensitively).
+bool RelHas(std::string_view rels, std::string_view want) {
+	size_t i = 0;
+	while (i < rels.size()) {
+		while (i < rels.size() && (rels[i] == ' ' || rels[i] == '"'))
+			++i;
+		size_t j = i;
+		while (j < rels.size() && rels[j] != ' ' && rels[j] != '"')
+			++j;
+		if (j > i && http::IEquals(rels.substr(i, j - i), want))
+			return true;
+		i = j;
+	}
+	return false;
+}
+
+// Walks a navigable (page=/pageSize=) list by following Link rel="next"
+// until it is absent, refusing to leave the origin, to revisit a page, or to
+// go past the page cap.
+class LinkPager {
+public:
+	LinkPager(std::string endpoint, std::string first_url, long max_pages)
+	    : endpoint_(std::move(endpoint)), url_(std::move(first_url)), origin_(UrlOrigin(url_)),
+	      max_pages_(max_pages) {
+		visited_.insert(url_);
+	}
+
+	bool done() const noexcept {
+		return done_;
+	}
+	long page() const noexcept {
+		return page_;
+	}
+	const std::string &endpoint() const noexcept {
+		return endpoint_;
+	}
+	// "GET /company/companies page 2": names the page in parse errors.
+	std::string PageWhat() const {
+		return endpoint_ + " page " + std::to_string(page_);
+	}
+
+	http::Request MakeRequest(std::string_view phase) const {
+		http::Request r;
+		r.method = http::Method::kGet;
+		r.url = url_;
+		r.headers.push_back({"Accept", ConnectWiseConnector::kAccept});
+		r.label = std::string(phase) + " page " + std::to_string(page_);
+		return r;
+	}
+
+	void Advance(const http::Response &response) {
+		std::optional<std::string> link = response.HeaderValue("Link");
+		std::string next;
+		if (link) {
+			for (const auto &[rel, target] : http::ParseLinkHeader(*link)) {
+				if (RelHas(rel, "next")) {
+					next = target;
+					break;
+				}
+			}
+		}
+		if (next.empty()) {
+			done_ = true;
+			return;
+		}
+		std::string resolved = ResolveUrl(response.url.empty() ? url_ : response.url, next);
+		if (resolved.empty() || UrlOrigin(resolved) != origin_)
+			throw Error(sqlstate::kDataException, "unexpected pagination link in vendor response",
+			            endpoint_ + " page " + std::to_string(page_) + ": Link rel=\"next\" is \"" +
+			                UrlForMessage(next) + "\", which is not on " + origin_,
+			            "billrecon only follows pagination links to the server in base_url; check base_url and "
+			            "any proxy in front of the API.");
+		if (!visited_.insert(resolved).second)
+			ThrowPaginationLoop(endpoint_, "page " + std::to_string(page_) + " links back to \"" +
+			                                   UrlForMessage(resolved) + "\", which was already read");
+		if (page_ >= max_pages_)
+			ThrowTooManyPages(endpoint_);
+		url_ = std::move(resolved);
+		++page_;
+	}
+
+private:
+	std::string endpoint_;
+	std::string url_;
+	std::string origin_;
+	long max_pages_;
+	long page_ = 1;
+	bool done_ = false;
+	std::unordered_set<std::string> visited_;
+};
+
+struct AgreementRef {
+	std::string id;
+	std::string company_id;
+};
+
+// The registrable-looking host of a website field ("https://www.Harbor.com/x"
+// -> "harbor.com"), or nullopt when it does not look like a domain.
+std::optional<std::string> DomainOfWebsite(std::string_view website) {
+	std::string s = Lower(Trim(website));
+	size_t sep = s.find("://");
+	if (sep != std::string::npos)
+		s = s.substr(sep + 3);
+	s = s.substr(0, s.find_first_of("/?#:"));
+	if (s.compare(0, 4, "www.") == 0)
+		s = s.substr(4);
+	if (s.empty() || s.find('.') == std::string::npos || s.front() == '.' || s.back() == '.')
+		return std::nullopt;
+	for (char c : s)
+		if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.')
+			return std::nullopt;
+	return s;
+}
+
+std::optional<std::string> LastUpdated(const json::Object &o) {
+	std::optional<json::Object> info = o.OptionalObject("_info");
+	return info ? info->OptionalTimestamp("lastUpdated") : std::nullopt;
+}
+
+std::optional<std::string> RefName(const json::Object &o, std::string_view field) {
+	std::optional<json::Object> ref = o.OptionalObject(field);
+	return ref ? ref->OptionalString("name") : std::nullopt;
+}
+
+model::Company MapCompany(json::Object o) {
+	model::Company c;
+	c.external_id = o.RequiredId("id");
+	o.SetRecordId(c.external_id);
+	c.name = o.RequiredString("name");
+	c.identifier = o.OptionalString("identifier");
+	c.status = RefName(o, "status");
+	c.website = o.OptionalNonEmptyString("website");
+	if (c.website) {
+		if (std::optional<std::string> d = DomainOfWebsite(*c.website))
+			c.domains.push_back(*d);
+	}
+	c.deleted = o.OptionalBool("deletedFlag").value_or(false);
+	c.source_updated_at = LastUpdated(o);
+	return c;
+}
+
+AgreementRef MapAgreementRef(json::Object &o) {
+	AgreementRef ref;
+	ref.id = o.RequiredId("id");
+	o.SetRecordId(ref.id);
+	ref.company_id = o.RequiredObject("company").RequiredId("id");
+	return ref;
+}
+
+model::Agreement MapAgreement(json::Object o, AgreementRef &ref) {
+	ref = MapAgreementRef(o);
+	model::Agreement a;
+	a.external_id = ref.id;
+	a.company_external_id = ref.company_id;
+	a.name = o.OptionalString("name").value_or("");
+	a.type = RefName(o, "type");
+	a.billing_cycle_label = RefName(o, "billingCycle");
+	a.billing_cycle = a.billing_cycle_label ? ConnectWiseConnector::MapBillingCycle(*a.billing_cycle_label)
+	                                        : model::BillingCycle::kUnknown;
+	a.start_date = o.OptionalDate("startDate");
+	a.end_date = o.OptionalDate("endDate");
+	a.prorate = o.OptionalBool("prorateFlag");
+	a.status = o.OptionalString("agreementStatus");
+	a.cancelled = o.OptionalBool("cancelledFlag").value_or(false);
+	a.cancelled_date = o.OptionalDate("dateCancelled");
+	a.source_updated_at = LastUpdated(o);
+	return a;
+}
+
+model::LineItem MapAddition(json::Object o, const AgreementRef &agreement,
+                            const std::unordered_map<std::string, std::string> &catalog) {
+	model::LineItem li;
+	li.external_id = o.RequiredId("id");
+	o.SetRecordId(li.external_id);
+	li.agreement_external_id = o.OptionalId("agreementId").value_or(agreement.id);
+	li.company_external_id = agreement.company_id;
+	if (std::optional<json::Object> product = o.OptionalObject("product"))
+		li.product_code = product->OptionalNonEmptyString("identifier");
+	li.description = o.OptionalString("description");
+	if (li.product_code) {
+		auto it = catalog.find(*li.product_code);
+		if (it != catalog.end())
+			li.product_name = it->second;
+	}
+	if (!li.product_name && li.description && !li.description->empty())
+		li.product_name = li.description;
+	li.quantity = o.RequiredDecimal("quantity");
+	li.unit_price = o.OptionalDecimal("unitPrice");
+	li.unit_cost = o.OptionalDecimal("unitCost");
+	li.billing_type = o.OptionalString("billCustomer");
+	li.effective_date = o.OptionalDate("effectiveDate");
+	li.cancel_date = o.OptionalDate("cancelledDate");
+	li.source_updated_at = LastUpdated(o);
+	return li;
+}
+
+// Items of one page body as json::Objects named "page N item M".
+template <typename Fn>
+void ForEachItem(const http::Response &response, const LinkPager &pager, Fn &&fn) {
+	json::Value root = json::ParseResponse(response.body, pager.PageWhat());
+	json::Where page{pager.endpoint(), "page " + std::to_string(pager.page()), ""};
+	const json::Value &items = json::ExpectArray(root, page);
+	for (size_t i = 0; i < items.size(); ++i)
+		fn(json::Object::Item(items, i, page));
+}
+
+} // namespace
+
+ConnectWiseConnector::ConnectWiseConnector(Settings settings) : settings_(std::move(settings)) {
+	if (settings_.additions_batch == 0)
+		settings_.additions_batch = 1;
+}
+
+model::BillingCycle ConnectWiseConnector::MapBillingCycle(std::string_view name) {
+	std::string n = Lower(Trim(name));
+	if (n == "monthly")
+		return model::BillingCycle::kMonthly;
+	if (n == "quarterly")
+		return model::BillingCycle::kQuarterly;
+	if (n == "annual" || n == "annually" || n == "yearly")
+		return model::BillingCycle::kAnnual;
+	return model::BillingCycle::kOther;
+}
+
+std::string ConnectWiseConnector::LastUpdatedCondition(std::string_view since_iso) {
+	// Canonical form is YYYY-MM-DDTHH:MM:SS[.ffffff]Z; ConnectWise wants whole
+	// seconds, so the fraction is dropped (an earlier bound only re-reads a
+	// few records).
+	std::string ts = model::NormalizeTimestamp(since_iso, true);
+	return "lastUpdated > [" + ts.substr(0, 19) + "Z]";
+}
+
+SyncOutcome ConnectWiseConnector::Sync(const SyncRequest &request, http::Client &client, RecordSink &sink) {
+	SyncOutcome outcome;
+	const bool quick = request.mode == SyncMode::kQuick && request.since.has_value();
+	outcome.effective_mode = quick ? SyncMode::kQuick : SyncMode::kFull;
+	if (request.mode == SyncMode::kQuick && !quick)
+		outcome.note = "no previous successful sync: quick sync ran as a full sync";
+	const std::string condition =
+	    quick ? "&conditions=" + http::UrlEncode(LastUpdatedCondition(*request.since)) : std::string();
+	const std::string paging = "?page=1&pageSize=" + std::to_string(settings_.page_size);
+
+	// Fetches a whole list page by page; on_page gets each response.
+	auto fetch_list = [&](std::string_view path, const std::string &extra_query, std::string_view phase,
+	                      const std::function<void(const http::Response &, const LinkPager &)> &on_page) {
+		LinkPager pager("GET " + std::string(path), JoinUrl(settings_.base_url, path) + paging + extra_query,
+		                settings_.max_pages);
+		while (!pager.done()) {
+			http::Response response = client.Send(pager.MakeRequest(phase));
+			on_page(response, pager);
+			pager.Advance(response);
+		}
+	};
+
+	// 1. Companies.
+	fetch_list("/company/companies", condition, "companies", [&](const http::Response &r, const LinkPager &p) {
+		std::vector<model::Company> rows;
+		ForEachItem(r, p, [&](json::Object o) { rows.push_back(MapCompany(std::move(o))); });
+		if (!rows.empty())
+			sink.PutCompanies(rows);
+		sink.OnPage("companies", rows.size());
+	});
+
+	// 2. Agreements. The additions of every agreement are read below, so we
+	// need every agreement's id and company even in quick mode, where only
+	// changed agreements are stored: quick mode therefore reads the full list
+	// with fields=id,company (a few bytes per agreement, one request per 1000),
+	// then the changed agreements in full with the lastUpdated condition.
+	// Filtering additions by their own lastUpdated is what makes quick cheap.
+	std::vector<AgreementRef> agreements;
+	if (quick) {
+		fetch_list("/finance/agreements", "&fields=id,company", "agreement ids",
+		           [&](const http::Response &r, const LinkPager &p) {
+			           size_t n = 0;
+			           ForEachItem(r, p, [&](json::Object o) {
+				           agreements.push_back(MapAgreementRef(o));
+				           ++n;
+			           });
+			           sink.OnPage("agreement ids", n);
+		           });
+		fetch_list("/finance/agreements", condition, "agreements", [&](const http::Response &r, const LinkPager &p) {
+			std::vector<model::Agreement> rows;
+			ForEachItem(r, p, [&](json::Object o) {
+				AgreementRef ref;
+				rows.push_back(MapAgreement(std::move(o), ref));
+			});
+			if (!rows.empty())
+				sink.PutAgreements(rows);
+			sink.OnPage("agreements", rows.size());
+		});
+	} else {
+		fetch_list("/finance/agreements", "", "agreements", [&](const http::Response &r, const LinkPager &p) {
+			std::vector<model::Agreement> rows;
+			ForEachItem(r, p, [&](json::Object o) {
+				AgreementRef ref;
+				rows.push_back(MapAgreement(std::move(o), ref));
+				agreements.push_back(std::move(ref));
+			});
+			if (!rows.empty())
+				sink.PutAgreements(rows);
+			sink.OnPage("agreements", rows.size());
+		});
+	}
+
+	// 3. Product catalog: identifier -> description, to name products. Not
+	// every API member may read the catalog; without it product names come
+	// from the additions' own descriptions.
+	std::unordered_map<std::string, std::string> catalog;
+	try {
+		fetch_list("/procurement/catalog", "&fields=identifier,description", "catalog",
+		           [&](const http::Response &r, const LinkPager &p) {
+			           size_t n = 0;
+			           ForEachItem(r, p, [&](json::Object o) {
+				           ++n;
+				           std::optional<std::string> code = o.OptionalNonEmptyString("identifier");
+				           if (!code)
+					           return;
+				           o.SetRecordId(*code);
+				           if (std::optional<std::string> d = o.OptionalNonEmptyString("description"))
+					           catalog.emplace(*code, *d);
+			           });
+			           sink.OnPage("catalog", n);
+		           });
+	} catch (const http::HttpError &e) {
+		if (e.status() != 403 && e.status() != 404)
+			throw;
+		sink.Warn("ConnectWise product catalog not readable (HTTP " + std::to_string(e.status()) +
+		          " on GET /procurement/catalog): product names come from the additions' descriptions; give the "
+		          "API member read access to the product catalog to use catalog descriptions");
+	}
+
+	// 4. Additions of every agreement, `additions_batch` agreements in flight
+	// at once; an agreement with several pages keeps its slot until done.
+	struct Cursor {
+		const AgreementRef *agreement;
+		LinkPager pager;
+	};
+	std::deque<Cursor> active;
+	size_t next_agreement = 0;
+	for (;;) {
+		while (active.size() < settings_.additions_batch && next_agreement < agreements.size()) {
+			const AgreementRef &a = agreements[next_agreement++];
+			std::string path = "/finance/agreements/" + http::UrlEncode(a.id) + "/additions";
+			active.push_back(Cursor{&a, LinkPager("GET " + path, JoinUrl(settings_.base_url, path) + paging + condition,
+			                                      settings_.max_pages)});
+		}
+		if (active.empty())
+			break;
+		std::vector<http::Request> requests;
+		requests.reserve(active.size());
+		for (const Cursor &c : active)
+			requests.push_back(c.pager.MakeRequest("additions of agreement " + c.agreement->id));
+		std::vector<http::Response> responses = client.SendAll(std::move(requests));
+		if (responses.size() != active.size())
+			throw Error(sqlstate::kInternal, "HTTP client returned the wrong number of responses",
+			            std::to_string(responses.size()) + " responses for " + std::to_string(active.size()) +
+			                " requests",
+			            "Report this to the billrecon maintainers.");
+		for (size_t i = 0; i < active.size(); ++i) {
+			Cursor &c = active[i];
+			std::vector<model::LineItem> rows;
+			ForEachItem(responses[i], c.pager,
+			            [&](json::Object o) { rows.push_back(MapAddition(std::move(o), *c.agreement, catalog)); });
+			if (!rows.empty())
+				sink.PutLineItems(rows);
+			sink.OnPage("additions", rows.size());
+			c.pager.Advance(responses[i]);
+		}
+		std::deque<Cursor> still;
+		for (Cursor &c : active)
+			if (!c.pager.done())
+				still.push_back(std::move(c));
+		active.swap(still);
+	}
+	return outcome;
+}
+
+namespace {
+
+void CheckNumericId(std::string_view what, std::string_view id) {
+	bool ok = !id.empty() && id.size() <= 19;
+	for (char c : id)
+		ok = ok && std::isdigit(static_cast<unsigned char>(c));
+	if (!ok) {
+		std::string shown(id.substr(0, 40));
+		throw Error(sqlstate::kInvalidParameter, "invalid ConnectWise " + std::string(what) + " id",
+		            "The " + std::string(what) + " id \"" + shown + "\" is not a positive integer.",
+		            "Use the id ConnectWise shows for the " + std::string(what) + " (a number).");
+	}
+}
+
+} // namespace
+
+std::optional<model::Decimal> ConnectWiseConnector::UpdateAdditionQuantity(http::Client &client,
+                                                                           std::string_view agreement_id,
+                                                                           std::string_view addition_id,
+                                                                           const model::Decimal &quantity) {
+	CheckNumericId("agreement", agreement_id);
+	CheckNumericId("addition", addition_id);
+	std::string path =
+	    "/finance/agreements/" + std::string(agreement_id) + "/additions/" + std::string(addition_id);
+	http::Request r;
+	r.method = http::Method::kPatch;
+	r.url = JoinUrl(settings_.base_url, path);
+	r.headers.push_back({"Accept", kAccept});
+	r.headers.push_back({"Content-Type", "application/json"});
+	// Decimal's canonical text ("40", "-2.5") is a valid JSON number literal.
+	r.body = "[{\"op\":\"replace\",\"path\":\"quantity\",\"value\":" + quantity.str() + "}]";
+	r.label = "update quantity of addition " + std::string(addition_id);
+	http::Response response = client.Send(std::move(r));
+	if (Trim(response.body).empty())
+		return std::nullopt;
+	json::Value root = json::ParseResponse(response.body, "PATCH " + path);
+	json::Object o(root, json::Where{"PATCH " + path, "record id " + std::string(addition_id), ""});
+	return o.OptionalDecimal("quantity");
+}
+
+std::unique_ptr<Connector> CreateConnectWise(const IntegrationConfig &config, http::Client &client) {
+	ParsedConfig parsed = ParseConfig(config);
+	ConnectWiseConnector::Settings settings;
+	settings.base_url = config.base_url;
+	settings.page_size = parsed.IntOption("page_size", 1000);
+	client.SetAuth(http::MakeBasicAuth(parsed.Credential("company_id") + "+" + parsed.Credential("public_key"),
+	                                   parsed.Credential("private_key"),
+	                                   {{"clientId", parsed.Credential("client_id")}}));
+	return std::make_unique<ConnectWiseConnector>(std::move(settings));
+}
+
+} // namespace billrecon::connectors
