@@ -84,7 +84,9 @@ public:
 	Response Send(Request request);
 
 	// Several requests in flight at once (at most max_in_flight), each with
-	// the same policies as Send; responses in request order.
+	// the same policies as Send; responses in request order. Fails fast: once
+	// one request fails for good, no new attempt starts and its HttpError is
+	// thrown (client.cpp explains the details).
 	std::vector<Response> SendAll(std::vector<Request> requests);
 
 	// Without auth (used by Auth implementations to fetch tokens).
