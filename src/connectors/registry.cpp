@@ -15,9 +15,12 @@ const std::vector<KindInfo> &Kinds() {
 	// Function-local static: built on first use, no global constructor.
 	static const std::vector<KindInfo> kinds = {
 	    {"connectwise", Side::kPsa, {"company_id", "public_key", "private_key", "client_id"}, {},
-	     "https://api-na.myconnectwise.net/v4_6_release/apis/3.0", true, CreateConnectWise},
+	     "https://api-na.myconnectwise.net/v4_6_release/apis/3.0", true, CreateConnectWise,
+	     {{"page_size", OptionType::kInteger, 1, 1000, nullptr}}},
 	    {"ninjaone", Side::kVendor, {"client_id", "client_secret"}, {}, "https://app.ninjarmm.com", false,
-	     CreateNinjaOne},
+	     CreateNinjaOne,
+	     {{"page_size", OptionType::kInteger, 1, 1000, nullptr},
+	      {"token_url", OptionType::kUrl, 0, 0, "https://app.ninjarmm.com/ws/oauth/token"}}},
 	};
 	return kinds;
 }
@@ -39,38 +42,21 @@ namespace {
 
 // ---- option specs ---------------------------------------------------------------
 
-enum class OptionType { kInteger, kNumber, kUrl };
-
-struct OptionSpec {
-	const char *key;
-	OptionType type;
-	long long min;
-	long long max;
-};
-
 // Options every HTTP-based kind accepts (they configure http::ClientOptions).
 const OptionSpec kCommonOptions[] = {
-    {"timeout_ms", OptionType::kInteger, 1, 3600000},
-    {"connect_timeout_ms", OptionType::kInteger, 1, 600000},
-    {"max_retries", OptionType::kInteger, 0, 20},
-    {"retry_base_delay_ms", OptionType::kInteger, 0, 600000},
-    {"retry_max_delay_ms", OptionType::kInteger, 0, 3600000},
-    {"requests_per_second", OptionType::kNumber, 0, 10000},
-    {"max_in_flight", OptionType::kInteger, 1, 32},
-    {"max_response_mb", OptionType::kInteger, 1, 1024},
+    {"timeout_ms", OptionType::kInteger, 1, 3600000, nullptr},
+    {"connect_timeout_ms", OptionType::kInteger, 1, 600000, nullptr},
+    {"max_retries", OptionType::kInteger, 0, 20, nullptr},
+    {"retry_base_delay_ms", OptionType::kInteger, 0, 600000, nullptr},
+    {"retry_max_delay_ms", OptionType::kInteger, 0, 3600000, nullptr},
+    {"requests_per_second", OptionType::kNumber, 0, 10000, nullptr},
+    {"max_in_flight", OptionType::kInteger, 1, 32, nullptr},
+    {"max_response_mb", OptionType::kInteger, 1, 1024, nullptr},
 };
 
-// Options of one kind besides the common ones.
-std::vector<OptionSpec> KindOptions(std::string_view kind) {
-	if (kind == "connectwise")
-		return {{"page_size", OptionType::kInteger, 1, 1000}};
-	if (kind == "ninjaone")
-		return {{"page_size", OptionType::kInteger, 1, 1000}, {"token_url", OptionType::kUrl, 0, 0}};
-	return {};
-}
-
-std::vector<OptionSpec> AllOptions(std::string_view kind) {
-	std::vector<OptionSpec> all = KindOptions(kind);
+// The kind's own options, then the common ones.
+std::vector<OptionSpec> AllOptions(const KindInfo &info) {
+	std::vector<OptionSpec> all = info.options;
 	all.insert(all.end(), std::begin(kCommonOptions), std::end(kCommonOptions));
 	return all;
 }
@@ -208,7 +194,7 @@ void CheckCredentials(const KindInfo &info, const json::Value &credentials) {
 
 void CheckOptions(const KindInfo &info, const json::Value &options, std::optional<bool> allow_http) {
 	const std::string kind = info.kind;
-	std::vector<OptionSpec> specs = AllOptions(kind);
+	std::vector<OptionSpec> specs = AllOptions(info);
 	for (size_t i = 0; i < options.size(); ++i) {
 		const std::string &key = options.key(i);
 		const OptionSpec *spec = nullptr;
@@ -241,7 +227,7 @@ void CheckOptions(const KindInfo &info, const json::Value &options, std::optiona
 			expected = "a URL string";
 			if (ok)
 				CheckUrl(info, "option \"" + key + "\"", v.text(), allow_http.has_value(), allow_http.value_or(true),
-				         JoinUrl(info.example_base_url, "/ws/oauth/token"));
+				         spec->example ? spec->example : info.example_base_url);
 			break;
 		}
 		if (!ok)

@@ -12,6 +12,17 @@ namespace billrecon::connectors {
 
 enum class Side { kPsa, kVendor };
 
+enum class OptionType { kInteger, kNumber, kUrl };
+
+// One option an integration kind accepts in its options object.
+struct OptionSpec {
+	const char *key;
+	OptionType type;
+	long long min;       // integers and numbers: inclusive range
+	long long max;
+	const char *example; // kUrl: an example value for messages (may be nullptr)
+};
+
 struct KindInfo {
 	const char *kind;                              // "connectwise"
 	Side side;
@@ -22,6 +33,7 @@ struct KindInfo {
 	// Builds the connector, including its http::Auth from the credentials.
 	// Throws billrecon::Error (22023) when credentials or options are unusable.
 	std::unique_ptr<Connector> (*create)(const IntegrationConfig &config, http::Client &client);
+	std::vector<OptionSpec> options; // kind-specific options (the common HTTP ones are implied)
 };
 
 // Kinds this build implements, in documentation order.
