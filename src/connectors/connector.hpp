@@ -60,9 +60,41 @@ struct SyncOutcome {
 	std::string note;                          // e.g. why quick fell back to full
 };
 
+// A quantity change to write back to the PSA (billrecon.push_changes()).
+struct QuantityChange {
+	std::string line_item_external_id;
+	std::string agreement_external_id;
+	model::Decimal current_quantity; // what billrecon last synced (the PSA may differ now)
+	model::Decimal new_quantity;
+	std::string effective_date;      // YYYY-MM-DD: when the new quantity starts
+};
+
+struct QuantityChangeResult {
+	model::Decimal quantity_after;   // the quantity the PSA reports after the change
+	std::string reference;           // the PSA's id of what was written (addition, adjustment, line)
+	std::string note;                // how it was done, for the audit trail
+};
+
+// Write-back of line-item quantities, for the PSA kinds. Implementations
+// must be safe to retry: ReadQuantity lets the caller check whether an
+// earlier attempt already took effect before sending the change again.
+class PsaWriter {
+public:
+	virtual ~PsaWriter() = default;
+	// The quantity the PSA holds now for the line on `effective_date`.
+	virtual model::Decimal ReadQuantity(http::Client &client, const QuantityChange &change) = 0;
+	// Applies the change the way the PSA's API does it; throws
+	// billrecon::Error with the PSA's message on failure.
+	virtual QuantityChangeResult UpdateQuantity(http::Client &client, const QuantityChange &change) = 0;
+};
+
 class Connector {
 public:
 	virtual ~Connector() = default;
+	// PSA connectors return their writer; vendor connectors have none.
+	virtual PsaWriter *writer() {
+		return nullptr;
+	}
 	// Fetches everything (full) or what changed since request.since (quick)
 	// and writes it to the sink. Throws billrecon::Error (with the endpoint
 	// and record in DETAIL) on anything that must fail the sync.
