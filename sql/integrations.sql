@@ -3,8 +3,6 @@
 SET billrecon.allow_http = off;
 
 SELECT billrecon.add_integration('a', 'quickbooks', 'https://x.example.com', '{}');
-SELECT billrecon.add_integration('a', 'autotask', 'https://webservices5.autotask.net/ATServicesRest',
-  '{"integration_code":"x","username":"u","secret":"s"}');
 SELECT billrecon.add_integration('a', 'connectwise', 'api-na.myconnectwise.net/v4_6_release/apis/3.0',
   '{"company_id":"a","public_key":"b","private_key":"c","client_id":"d"}');
 SELECT billrecon.add_integration('a', 'connectwise', 'https://user:pw@api-na.myconnectwise.net/v4_6_release/apis/3.0',

@@ -27,3 +27,4 @@ RESET billrecon.allow_http;
 -- sync(NULL) runs every enabled integration: none is left.
 SELECT billrecon.update_integration('down', enabled => false);
 SELECT count(*) AS runs FROM billrecon.sync();
+SELECT count(billrecon.drop_integration(name)::text) AS dropped FROM billrecon.integrations;

@@ -14,7 +14,7 @@ GRANT EXECUTE ON FUNCTION billrecon.version() TO billrecon_reader;
 
 -- Operator: runs syncs (the function runs with the owner's rights to read
 -- credentials and write data; the operator gets no direct write access).
-GRANT EXECUTE ON FUNCTION billrecon.sync(text, text) TO billrecon_operator;
+GRANT EXECUTE ON FUNCTION billrecon.sync(text, text), billrecon.import_usage_csv(text, text) TO billrecon_operator;
 
 -- Admin: integrations and their credentials.
 GRANT SELECT, INSERT, UPDATE, DELETE ON billrecon.integrations, billrecon.integration_credentials TO billrecon_admin;

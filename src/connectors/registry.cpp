@@ -1,6 +1,7 @@
 #include "connectors/registry.hpp"
 
 #include "connectors/connectwise.hpp"
+#include "connectors/csv_usage.hpp"
 #include "connectors/connector_util.hpp"
 #include "connectors/ninjaone.hpp"
 #include "json/reader.hpp"
@@ -21,6 +22,7 @@ const std::vector<KindInfo> &Kinds() {
 	     CreateNinjaOne,
 	     {{"page_size", OptionType::kInteger, 1, 1000, nullptr},
 	      {"token_url", OptionType::kUrl, 0, 0, "https://app.ninjarmm.com/ws/oauth/token"}}},
+	    {"csv", Side::kVendor, {}, {}, "", false, CreateCsv, {}},
 	};
 	return kinds;
 }
@@ -289,7 +291,15 @@ std::optional<std::string> ParsedConfig::StringOption(std::string_view key) cons
 
 void ValidateConfig(const IntegrationConfig &config, bool allow_http) {
 	const KindInfo &info = RequireKind(config.kind);
-	CheckUrl(info, "base_url", config.base_url, true, allow_http, info.example_base_url);
+	if (info.example_base_url[0] == '\0') {
+		// Kinds without an API (csv): there is nothing to connect to.
+		if (!config.base_url.empty())
+			throw Error(sqlstate::kInvalidParameter, "a " + std::string(info.kind) + " integration has no base_url",
+			            "base_url " + Quoted(UrlForMessage(config.base_url)) + " was given.",
+			            "Pass an empty string as base_url.");
+	} else {
+		CheckUrl(info, "base_url", config.base_url, true, allow_http, info.example_base_url);
+	}
 	ParseChecked(info, config, allow_http);
 }
 

@@ -63,11 +63,11 @@ struct StageColumn {
 
 const StageColumn kCompanyCols[] = {{"external_id", ""}, {"name", ""},        {"identifier", ""},
                                     {"status", ""},      {"website", ""},     {"domains", "lines"},
-                                    {"deleted", "boolean"}, {"source_updated_at", "timestamptz"}};
+                                    {"deleted", "bool"}, {"source_updated_at", "timestamptz"}};
 const StageColumn kAgreementCols[] = {
     {"external_id", ""},         {"company_external_id", ""}, {"name", ""},           {"type", ""},
     {"billing_cycle", ""},       {"billing_cycle_label", ""}, {"start_date", "date"}, {"end_date", "date"},
-    {"prorate", "boolean"},      {"status", ""},              {"cancelled", "boolean"}, {"cancelled_date", "date"},
+    {"prorate", "bool"},      {"status", ""},              {"cancelled", "bool"}, {"cancelled_date", "date"},
     {"source_updated_at", "timestamptz"}};
 const StageColumn kLineItemCols[] = {
     {"external_id", ""},        {"agreement_external_id", ""}, {"company_external_id", ""},
@@ -81,8 +81,8 @@ const StageColumn kUsageCols[] = {
     {"external_id", ""},         {"account_external_id", ""},   {"kind", ""},
     {"product", ""},             {"product_name", ""},          {"quantity", "numeric"},
     {"device_class", ""},        {"os_name", ""},               {"device_name", ""},
-    {"serial_number", ""},       {"licensed", "boolean"},       {"enabled", "boolean"},
-    {"online", "boolean"},       {"last_active_at", "timestamptz"}, {"unit_cost", "numeric"},
+    {"serial_number", ""},       {"licensed", "bool"},       {"enabled", "bool"},
+    {"online", "bool"},       {"last_active_at", "timestamptz"}, {"unit_cost", "numeric"},
     {"source_updated_at", "timestamptz"}};
 
 struct StageSpec {
@@ -122,7 +122,9 @@ SPIPlanPtr StagePlan(int table) {
 		else
 			appendStringInfo(&sql, ", u.c%d::pg_catalog.%s", i + 1, cast);
 	}
-	appendStringInfoString(&sql, " FROM pg_catalog.unnest(");
+	// Unqualified on purpose: only plain "unnest" takes several arrays (a FROM
+	// clause special case); search_path is pinned to pg_catalog here.
+	appendStringInfoString(&sql, " FROM unnest(");
 	for (int i = 0; i < spec.ncols; ++i)
 		appendStringInfo(&sql, "%s$%d::pg_catalog.text[]", i ? ", " : "", i + 2);
 	appendStringInfoString(&sql, ") AS u(");
