@@ -31,21 +31,40 @@ SELECT billrecon.add_integration(
 
 \echo
 \echo '==> full sync of every integration'
-SELECT * FROM billrecon.sync(NULL, 'full') ORDER BY integration;
+SELECT integration, status, mode, records, pages, requests, retries, warnings, error
+  FROM billrecon.sync(NULL, 'full') ORDER BY integration;
+
+\echo
+\echo '==> a quick sync right after: ConnectWise asks only for what changed; NinjaOne cannot, so it runs full'
+SELECT integration, status, mode, records, requests
+  FROM billrecon.sync(NULL, 'quick') ORDER BY integration;
 
 \echo
 \echo '==> integration status'
-SELECT * FROM billrecon.integration_status ORDER BY integration;
+SELECT integration, kind, status, status_reason, last_sync_mode, accounts, items, last_error
+  FROM billrecon.integration_status ORDER BY integration;
 
 \echo
-\echo '==> rows synced, per table'
-SELECT t.table_name AS "table",
-       (xpath('/row/n/text()',
-              query_to_xml(format('SELECT count(*) AS n FROM %I.%I', t.table_schema, t.table_name),
-                           false, true, '')))[1]::text::bigint AS "rows"
-  FROM information_schema.tables AS t
- WHERE t.table_schema = 'billrecon' AND t.table_type = 'BASE TABLE'
- ORDER BY 1;
+\echo '==> what was synced'
+SELECT 'PSA companies' AS what, count(*) AS current FROM billrecon.psa_companies WHERE removed_at IS NULL
+UNION ALL SELECT 'PSA agreements', count(*) FROM billrecon.psa_agreements WHERE removed_at IS NULL
+UNION ALL SELECT 'PSA line items', count(*) FROM billrecon.psa_line_items WHERE removed_at IS NULL
+UNION ALL SELECT 'vendor accounts', count(*) FROM billrecon.vendor_accounts WHERE removed_at IS NULL
+UNION ALL SELECT 'usage records', count(*) FROM billrecon.usage_records WHERE removed_at IS NULL;
+
+\echo
+\echo '==> devices per class, and how many have not been seen for 21 days'
+SELECT device_class, count(*) AS devices,
+       count(*) FILTER (WHERE last_active_at < now() - interval '21 days') AS inactive_21_days
+  FROM billrecon.usage_records WHERE kind = 'device' AND removed_at IS NULL
+ GROUP BY device_class ORDER BY device_class;
+
+\echo
+\echo '==> the ten largest clients by billed recurring amount'
+SELECT c.name AS client, count(*) AS lines, sum(l.quantity * coalesce(l.unit_price, 0)) AS monthly_amount
+  FROM billrecon.psa_line_items l JOIN billrecon.psa_companies c ON c.id = l.company_id
+ WHERE l.removed_at IS NULL AND l.cancel_date IS NULL
+ GROUP BY c.name ORDER BY monthly_amount DESC, client LIMIT 10;
 
 -- Next (as those land): suggest and confirm client matches, apply presets,
 -- reconcile the period and show the discrepancies.
