@@ -46,6 +46,11 @@ CREATE TABLE billrecon.usage_records (
   online              boolean,
   last_active_at      timestamptz,
   unit_cost           numeric,
+  purchased_quantity  numeric,
+  status              text,
+  billing_term        text,
+  term_end_date       date,
+  user_name           text,
   source_updated_at   timestamptz,
   first_seen_at       timestamptz NOT NULL,
   last_seen_at        timestamptz NOT NULL,
@@ -74,6 +79,11 @@ COMMENT ON COLUMN billrecon.usage_records.enabled IS 'Users: account enabled; de
 COMMENT ON COLUMN billrecon.usage_records.online IS 'Devices: online at the time of the sync';
 COMMENT ON COLUMN billrecon.usage_records.last_active_at IS 'Last activity the vendor saw (device contact, user sign-in)';
 COMMENT ON COLUMN billrecon.usage_records.unit_cost IS 'Vendor cost per unit, where the vendor reports it (margin reports)';
+COMMENT ON COLUMN billrecon.usage_records.purchased_quantity IS 'Licences: units purchased (prepaid and enabled); quantity holds the units assigned';
+COMMENT ON COLUMN billrecon.usage_records.status IS 'Status as the vendor names it (Active, Suspended, Enabled, ...)';
+COMMENT ON COLUMN billrecon.usage_records.billing_term IS 'Subscriptions: billing term as the vendor names it (Monthly, Annual, ...)';
+COMMENT ON COLUMN billrecon.usage_records.term_end_date IS 'Subscriptions: end of the current commitment or term';
+COMMENT ON COLUMN billrecon.usage_records.user_name IS 'Users: sign-in name (e.g. the Microsoft 365 user principal name)';
 COMMENT ON COLUMN billrecon.usage_records.source_updated_at IS 'Last modification time reported by the vendor';
 COMMENT ON COLUMN billrecon.usage_records.first_seen_at IS 'First sync that returned the record';
 COMMENT ON COLUMN billrecon.usage_records.last_seen_at IS 'Last sync that returned the record';

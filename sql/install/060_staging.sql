@@ -40,7 +40,8 @@ CREATE UNLOGGED TABLE billrecon._stage_usage_records (
   run_id bigint NOT NULL, seq bigserial, external_id text NOT NULL, account_external_id text NOT NULL,
   kind text NOT NULL, product text, product_name text, quantity numeric NOT NULL, device_class text,
   os_name text, device_name text, serial_number text, licensed boolean, enabled boolean, online boolean,
-  last_active_at timestamptz, unit_cost numeric, source_updated_at timestamptz
+  last_active_at timestamptz, unit_cost numeric, purchased_quantity numeric, status text, billing_term text,
+  term_end_date date, user_name text, source_updated_at timestamptz
 );
 CREATE INDEX ON billrecon._stage_usage_records (run_id, external_id);
 COMMENT ON TABLE billrecon._stage_usage_records IS 'Internal: usage records of running syncs, by run id (billrecon.usage_records columns)';
@@ -158,11 +159,13 @@ BEGIN
   -- Usage records (their account must be known).
   INSERT INTO billrecon.usage_records AS t
     (integration_id, external_id, account_id, kind, product, product_name, quantity, device_class, os_name,
-     device_name, serial_number, licensed, enabled, online, last_active_at, unit_cost, source_updated_at,
-     first_seen_at, last_seen_at, removed_at, last_sync_run_id)
+     device_name, serial_number, licensed, enabled, online, last_active_at, unit_cost, purchased_quantity, status,
+     billing_term, term_end_date, user_name, source_updated_at, first_seen_at, last_seen_at, removed_at,
+     last_sync_run_id)
   SELECT DISTINCT ON (s.external_id) v_integration, s.external_id, va.id, s.kind, s.product, s.product_name,
          s.quantity, s.device_class, s.os_name, s.device_name, s.serial_number, s.licensed, s.enabled, s.online,
-         s.last_active_at, s.unit_cost, s.source_updated_at, v_now, v_now, NULL, p_run_id
+         s.last_active_at, s.unit_cost, s.purchased_quantity, s.status, s.billing_term, s.term_end_date,
+         s.user_name, s.source_updated_at, v_now, v_now, NULL, p_run_id
     FROM billrecon._stage_usage_records s
     JOIN billrecon.vendor_accounts va
       ON va.integration_id OPERATOR(pg_catalog.=) v_integration AND va.external_id OPERATOR(pg_catalog.=) s.account_external_id
@@ -174,6 +177,8 @@ BEGIN
          os_name = excluded.os_name, device_name = excluded.device_name, serial_number = excluded.serial_number,
          licensed = excluded.licensed, enabled = excluded.enabled, online = excluded.online,
          last_active_at = excluded.last_active_at, unit_cost = excluded.unit_cost,
+         purchased_quantity = excluded.purchased_quantity, status = excluded.status,
+         billing_term = excluded.billing_term, term_end_date = excluded.term_end_date, user_name = excluded.user_name,
          source_updated_at = excluded.source_updated_at, last_seen_at = excluded.last_seen_at,
          removed_at = NULL, last_sync_run_id = excluded.last_sync_run_id;
   SELECT pg_catalog.count(DISTINCT s.external_id) INTO skipped_usage_records

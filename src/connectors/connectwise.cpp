@@ -7,6 +7,8 @@
 #include "model/timestamp.hpp"
 
 #include <cctype>
+#include <cstdio>
+#include <cstdlib>
 #include <deque>
 #include <functional>
 #include <unordered_map>
@@ -449,6 +451,286 @@ std::optional<model::Decimal> ConnectWiseConnector::UpdateAdditionQuantity(http:
 	json::Value root = json::ParseResponse(response.body, "PATCH " + path);
 	json::Object o(root, json::Where{"PATCH " + path, "record id " + std::string(addition_id), ""});
 	return o.OptionalDecimal("quantity");
+}
+
+namespace {
+
+void CivilFromDays(long z, long &y, unsigned &m, unsigned &d) {
+	z += 719468;
+	const long era = (z >= 0 ? z : z - 146096) / 146097;
+	const unsigned doe = static_cast<unsigned>(z - era * 146097);
+	const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	y = static_cast<long>(yoe) + era * 400;
+	const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	const unsigned mp = (5 * doy + 2) / 153;
+	d = doy - (153 * mp + 2) / 5 + 1;
+	m = mp < 10 ? mp + 3 : mp - 9;
+	if (m <= 2)
+		++y;
+}
+
+// A strict YYYY-MM-DD effective date, or throws 22023.
+std::string ValidEffectiveDate(std::string_view date) {
+	bool ok = date.size() == 10;
+	if (ok) {
+		try {
+			ok = model::NormalizeDate(date) == date;
+		} catch (const Error &) {
+			ok = false;
+		}
+	}
+	if (!ok)
+		throw Error(sqlstate::kInvalidParameter, "invalid effective date",
+		            "\"" + std::string(date.substr(0, 40)) + "\" is not a date in the form YYYY-MM-DD.",
+		            "Pass a calendar date such as 2024-07-01.");
+	return std::string(date);
+}
+
+std::string AddDays(const std::string &date, long days) {
+	long y = std::strtol(date.substr(0, 4).c_str(), nullptr, 10);
+	unsigned m = static_cast<unsigned>(std::strtoul(date.substr(5, 2).c_str(), nullptr, 10));
+	unsigned d = static_cast<unsigned>(std::strtoul(date.substr(8, 2).c_str(), nullptr, 10));
+	CivilFromDays(model::DaysFromCivil(y, m, d) + days, y, m, d);
+	char buf[48]; // room for any long year: no truncation warning at -O2
+	std::snprintf(buf, sizeof buf, "%04ld-%02u-%02u", y, m, d);
+	return buf;
+}
+
+// ConnectWise's form of a calendar date: midnight UTC.
+std::string CwDate(const std::string &date) {
+	return date + "T00:00:00Z";
+}
+
+// Writes a parsed value back as JSON; numbers keep the vendor's literal.
+void AppendJson(std::string &out, const json::Value &v) {
+	switch (v.type()) {
+	case json::Type::kNull:
+		out += "null";
+		break;
+	case json::Type::kBool:
+		out += v.GetBool() ? "true" : "false";
+		break;
+	case json::Type::kNumber:
+		out += v.text();
+		break;
+	case json::Type::kString:
+		json::AppendQuoted(out, v.text());
+		break;
+	case json::Type::kArray:
+		out += '[';
+		for (size_t i = 0; i < v.size(); ++i) {
+			if (i > 0)
+				out += ',';
+			AppendJson(out, v.at(i));
+		}
+		out += ']';
+		break;
+	case json::Type::kObject:
+		out += '{';
+		for (size_t i = 0; i < v.size(); ++i) {
+			if (i > 0)
+				out += ',';
+			json::AppendQuoted(out, v.key(i));
+			out += ':';
+			AppendJson(out, v.at(i));
+		}
+		out += '}';
+		break;
+	}
+}
+
+bool Digits(std::string_view s) {
+	if (s.empty() || s.size() > 19)
+		return false;
+	for (char c : s)
+		if (!std::isdigit(static_cast<unsigned char>(c)))
+			return false;
+	return true;
+}
+
+// One addition as read for write-back.
+struct AdditionRead {
+	std::string endpoint; // "GET /finance/agreements/4102/additions/77120"
+	json::Value root;
+};
+
+AdditionRead GetAddition(http::Client &client, const std::string &base_url, const QuantityChange &change) {
+	CheckNumericId("agreement", change.agreement_external_id);
+	CheckNumericId("addition", change.line_item_external_id);
+	const std::string path =
+	    "/finance/agreements/" + change.agreement_external_id + "/additions/" + change.line_item_external_id;
+	http::Request r;
+	r.method = http::Method::kGet;
+	r.url = JoinUrl(base_url, path);
+	r.headers.push_back({"Accept", ConnectWiseConnector::kAccept});
+	r.label = "addition " + change.line_item_external_id;
+	AdditionRead read;
+	read.endpoint = "GET " + path;
+	http::Response response = client.Send(std::move(r));
+	read.root = json::ParseResponse(response.body, read.endpoint);
+	return read;
+}
+
+struct Successor {
+	std::string id;
+	model::Decimal quantity;
+};
+
+// An addition of the agreement with the same product that starts on `date`
+// and is not cancelled before it: the successor an earlier attempt created.
+std::optional<Successor> FindSuccessor(http::Client &client, const ConnectWiseConnector::Settings &settings,
+                                       const QuantityChange &change, const std::string &product_id,
+                                       const std::string &date) {
+	const std::string path = "/finance/agreements/" + change.agreement_external_id + "/additions";
+	const std::string condition = "product/id = " + (Digits(product_id) ? product_id : "\"" + product_id + "\"");
+	LinkPager pager("GET " + path,
+	                JoinUrl(settings.base_url, path) + "?page=1&pageSize=" + std::to_string(settings.page_size) +
+	                    "&conditions=" + http::UrlEncode(condition),
+	                settings.max_pages);
+	std::optional<Successor> found;
+	while (!pager.done()) {
+		http::Response response = client.Send(pager.MakeRequest("additions of product " + product_id));
+		ForEachItem(response, pager, [&](json::Object o) {
+			std::string id = o.RequiredId("id");
+			o.SetRecordId(id);
+			if (found || id == change.line_item_external_id)
+				return;
+			if (o.OptionalDate("effectiveDate") != std::optional<std::string>(date))
+				return;
+			std::optional<std::string> cancelled = o.OptionalDate("cancelledDate");
+			if (cancelled && *cancelled < date)
+				return;
+			found = Successor{id, o.RequiredDecimal("quantity")};
+		});
+		pager.Advance(response);
+	}
+	return found;
+}
+
+http::Request JsonWrite(http::Method method, std::string url, std::string body, std::string label) {
+	http::Request r;
+	r.method = method;
+	r.url = std::move(url);
+	r.headers.push_back({"Accept", ConnectWiseConnector::kAccept});
+	r.headers.push_back({"Content-Type", "application/json"});
+	r.body = std::move(body);
+	r.label = std::move(label);
+	return r;
+}
+
+} // namespace
+
+model::Decimal ConnectWiseConnector::ReadQuantity(http::Client &client, const QuantityChange &change) {
+	const std::string date = ValidEffectiveDate(change.effective_date);
+	AdditionRead read = GetAddition(client, settings_.base_url, change);
+	json::Object a(read.root, json::Where{read.endpoint, "record id " + change.line_item_external_id, ""});
+	std::optional<std::string> cancelled = a.OptionalDate("cancelledDate");
+	if (!cancelled || *cancelled >= date)
+		return a.RequiredDecimal("quantity");
+	const std::string product = a.RequiredObject("product").RequiredId("id");
+	std::optional<Successor> next = FindSuccessor(client, settings_, change, product, date);
+	return next ? next->quantity : model::Decimal::Parse("0");
+}
+
+QuantityChangeResult ConnectWiseConnector::UpdateQuantity(http::Client &client, const QuantityChange &change) {
+	const std::string date = ValidEffectiveDate(change.effective_date);
+	AdditionRead read = GetAddition(client, settings_.base_url, change);
+	json::Object a(read.root, json::Where{read.endpoint, "record id " + change.line_item_external_id, ""});
+	const model::Decimal quantity = a.RequiredDecimal("quantity");
+	const std::optional<std::string> starts = a.OptionalDate("effectiveDate");
+	const std::optional<std::string> cancelled = a.OptionalDate("cancelledDate");
+	const std::string &addition = change.line_item_external_id;
+	QuantityChangeResult result;
+
+	// On or before the addition's own start: change it in place.
+	if (starts && date <= *starts) {
+		result.reference = addition;
+		if (quantity == change.new_quantity) {
+			result.quantity_after = quantity;
+			result.note = "ConnectWise: addition " + addition + " already has quantity " + quantity.str();
+			return result;
+		}
+		std::optional<model::Decimal> reported =
+		    UpdateAdditionQuantity(client, change.agreement_external_id, addition, change.new_quantity);
+		result.quantity_after = reported.value_or(change.new_quantity);
+		result.note = "ConnectWise: quantity of addition " + addition + " changed in place from " + quantity.str() +
+		              " to " + change.new_quantity.str() + " (effective date " + date +
+		              " is not after the addition's effectiveDate " + *starts + ")";
+		return result;
+	}
+
+	const std::string last_day = AddDays(date, -1);
+	if (cancelled && *cancelled < last_day)
+		throw Error(sqlstate::kPrerequisite, "ConnectWise addition is cancelled before the effective date",
+		            "Addition " + addition + " of agreement " + change.agreement_external_id + " is cancelled on " +
+		                *cancelled + "; the change is to start on " + date + ".",
+		            "Run a sync: the line is no longer billed on that date. Approve the change for the addition that "
+		            "is billed then, or with an earlier effective date.");
+	if ((!cancelled || *cancelled >= date) && quantity == change.new_quantity) {
+		result.reference = addition;
+		result.quantity_after = quantity;
+		result.note = "ConnectWise: addition " + addition + " already has quantity " + quantity.str();
+		return result;
+	}
+
+	json::Object product = a.RequiredObject("product");
+	const std::string product_id = product.RequiredId("id");
+	std::optional<Successor> next = FindSuccessor(client, settings_, change, product_id, date);
+
+	// 1. End the old addition the day before.
+	if (!cancelled || *cancelled != last_day) {
+		const std::string path = "/finance/agreements/" + change.agreement_external_id + "/additions/" + addition;
+		client.Send(
+		    JsonWrite(http::Method::kPatch, JoinUrl(settings_.base_url, path),
+		              "[{\"op\":\"replace\",\"path\":\"cancelledDate\",\"value\":\"" + CwDate(last_day) + "\"}]",
+		              "cancel addition " + addition));
+	}
+
+	// 2. The successor: fix an existing one (an earlier attempt), or create it.
+	if (next) {
+		result.reference = next->id;
+		if (next->quantity == change.new_quantity) {
+			result.quantity_after = next->quantity;
+		} else {
+			std::optional<model::Decimal> reported =
+			    UpdateAdditionQuantity(client, change.agreement_external_id, next->id, change.new_quantity);
+			result.quantity_after = reported.value_or(change.new_quantity);
+		}
+		result.note = "ConnectWise: addition " + addition + " cancelled on " + last_day + "; addition " + next->id +
+		              " (already there) has quantity " + result.quantity_after.str() + " from " + date;
+		return result;
+	}
+	std::string body = "{\"product\":{\"id\":";
+	AppendJson(body, *product.value().Find("id")); // present: RequiredId read it
+	body += "},\"quantity\":" + change.new_quantity.str();
+	for (const char *field : {"unitPrice", "unitCost", "billCustomer", "description"}) {
+		if (const json::Value *v = a.Get(field)) {
+			body += ",\"" + std::string(field) + "\":";
+			AppendJson(body, *v);
+		}
+	}
+	body += ",\"effectiveDate\":\"" + CwDate(date) + "\"";
+	if (cancelled && *cancelled >= date)
+		body += ",\"cancelledDate\":\"" + CwDate(*cancelled) + "\"";
+	body += "}";
+	const std::string path = "/finance/agreements/" + change.agreement_external_id + "/additions";
+	http::Response created = client.Send(JsonWrite(http::Method::kPost, JoinUrl(settings_.base_url, path),
+	                                               std::move(body), "add addition replacing " + addition));
+	result.quantity_after = change.new_quantity;
+	try {
+		json::Value root = json::ParseResponse(created.body, "POST " + path);
+		json::Object o(root, json::Where{"POST " + path, "", ""});
+		if (std::optional<std::string> id = o.OptionalId("id"))
+			result.reference = *id;
+		if (std::optional<model::Decimal> q = o.OptionalDecimal("quantity"))
+			result.quantity_after = *q;
+	} catch (const Error &) {
+		// The addition exists now: an odd answer must not fail the change.
+	}
+	result.note = "ConnectWise: addition " + addition + " cancelled on " + last_day + "; addition " +
+	              (result.reference.empty() ? std::string("(id not returned)") : result.reference) +
+	              " added with quantity " + change.new_quantity.str() + " from " + date;
+	return result;
 }
 
 std::unique_ptr<Connector> CreateConnectWise(const IntegrationConfig &config, http::Client &client) {

@@ -17,7 +17,7 @@
 
 namespace billrecon::connectors {
 
-class ConnectWiseConnector : public Connector {
+class ConnectWiseConnector : public Connector, public PsaWriter {
 public:
 	static constexpr const char *kAccept = "application/vnd.connectwise.com+json; version=2022.1";
 
@@ -30,7 +30,26 @@ public:
 
 	explicit ConnectWiseConnector(Settings settings);
 
+	PsaWriter *writer() override {
+		return this;
+	}
+
 	SyncOutcome Sync(const SyncRequest &request, http::Client &client, RecordSink &sink) override;
+
+	// The quantity billed on change.effective_date: the addition's own
+	// quantity, unless it is cancelled before that date; then the quantity of
+	// the addition of the same product starting on that date (what
+	// UpdateQuantity creates), or 0 when there is none.
+	model::Decimal ReadQuantity(http::Client &client, const QuantityChange &change) override;
+
+	// A dated change, as ConnectWise models one: the old addition gets
+	// cancelledDate = effective_date - 1 day (PATCH) and a new addition with
+	// the new quantity starts on effective_date (POST; product, unitPrice,
+	// unitCost, billCustomer, description and any later cancelledDate copied).
+	// When effective_date is on or before the addition's own effectiveDate,
+	// the quantity is patched in place instead. Safe to retry: an addition of
+	// the same product starting on effective_date is reused, not duplicated.
+	QuantityChangeResult UpdateQuantity(http::Client &client, const QuantityChange &change) override;
 
 	// Write-back: PATCH /finance/agreements/{agreement_id}/additions/{addition_id}
 	// with [{"op":"replace","path":"quantity","value":<quantity>}]. Returns the

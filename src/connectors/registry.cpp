@@ -1,13 +1,21 @@
 #include "connectors/registry.hpp"
 
+#include "connectors/autotask.hpp"
 #include "connectors/connectwise.hpp"
 #include "connectors/csv_usage.hpp"
 #include "connectors/connector_util.hpp"
+#include "connectors/dattormm.hpp"
+#include "connectors/halopsa.hpp"
+#include "connectors/msgraph.hpp"
 #include "connectors/ninjaone.hpp"
+#include "connectors/partnercenter.hpp"
+#include "connectors/pax8.hpp"
 #include "json/reader.hpp"
 #include "model/decimal.hpp"
 #include "model/error.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <cstdlib>
 
 namespace billrecon::connectors {
@@ -18,10 +26,37 @@ const std::vector<KindInfo> &Kinds() {
 	    {"connectwise", Side::kPsa, {"company_id", "public_key", "private_key", "client_id"}, {},
 	     "https://api-na.myconnectwise.net/v4_6_release/apis/3.0", true, CreateConnectWise,
 	     {{"page_size", OptionType::kInteger, 1, 1000, nullptr}}},
+	    {"halopsa", Side::kPsa, {"client_id", "client_secret"}, {"tenant"}, "https://yourtenant.halopsa.com", false,
+	     CreateHaloPsa,
+	     {{"page_size", OptionType::kInteger, 1, 100, nullptr},
+	      {"token_url", OptionType::kUrl, 0, 0, "https://yourtenant.halopsa.com/auth/token"}}},
+	    {"autotask", Side::kPsa, {"integration_code", "username", "secret"}, {},
+	     "https://webservices5.autotask.net/ATServicesRest", true, CreateAutotask,
+	     {{"page_size", OptionType::kInteger, 1, 500, nullptr},
+	      {"requests_per_hour", OptionType::kInteger, 1, 10000, nullptr},
+	      {"zone_lookup", OptionType::kInteger, 0, 1, nullptr}},
+	     AutotaskConnector::kDefaultRequestsPerSecond},
+	    {"msgraph", Side::kVendor, {"tenant_id", "client_id", "client_secret"}, {}, "https://graph.microsoft.com", false,
+	     CreateMsGraph,
+	     {{"customer_tenants", OptionType::kGuidArray, 1, 1000, nullptr, true},
+	      {"token_url", OptionType::kUrl, 0, 0, "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token"}}},
+	    {"partnercenter", Side::kVendor, {"tenant_id", "client_id", "client_secret"}, {},
+	     "https://api.partnercenter.microsoft.com", false, CreatePartnerCenter,
+	     {{"page_size", OptionType::kInteger, 1, 1000, nullptr},
+	      {"token_url", OptionType::kUrl, 0, 0, "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token"}}},
+	    {"pax8", Side::kVendor, {"client_id", "client_secret"}, {}, "https://api.pax8.com", false, CreatePax8,
+	     {{"page_size", OptionType::kInteger, 1, 200, nullptr},
+	      {"token_url", OptionType::kUrl, 0, 0, "https://api.pax8.com/v1/token"},
+	      {"audience", OptionType::kString, 1, 200, nullptr}}},
 	    {"ninjaone", Side::kVendor, {"client_id", "client_secret"}, {}, "https://app.ninjarmm.com", false,
 	     CreateNinjaOne,
 	     {{"page_size", OptionType::kInteger, 1, 1000, nullptr},
 	      {"token_url", OptionType::kUrl, 0, 0, "https://app.ninjarmm.com/ws/oauth/token"}}},
+	    {"dattormm", Side::kVendor, {"api_key", "api_secret"}, {}, "https://merlot-api.centrastage.net", false,
+	     CreateDattoRmm,
+	     {{"page_size", OptionType::kInteger, 1, 250, nullptr},
+	      {"token_url", OptionType::kUrl, 0, 0, "https://merlot-api.centrastage.net/auth/oauth/token"}},
+	     DattoRmmConnector::kDefaultRequestsPerSecond},
 	    {"csv", Side::kVendor, {}, {}, "", false, CreateCsv, {}},
 	};
 	return kinds;
@@ -124,6 +159,30 @@ std::optional<double> NumberIn(const json::Value &v, long long min, long long ma
 	if (d < static_cast<double>(min) || d > static_cast<double>(max))
 		return std::nullopt;
 	return d;
+}
+
+// A non-empty array of min..max distinct GUID strings (8-4-4-4-12 hex digits,
+// compared case-insensitively).
+bool GuidArrayIn(const json::Value &v, long long min, long long max) {
+	if (!v.IsArray() || static_cast<long long>(v.size()) < min || static_cast<long long>(v.size()) > max)
+		return false;
+	std::vector<std::string> seen;
+	for (size_t i = 0; i < v.size(); ++i) {
+		const json::Value &item = v.at(i);
+		if (!item.IsString() || item.text().size() != 36)
+			return false;
+		std::string guid = item.text();
+		for (size_t k = 0; k < guid.size(); ++k) {
+			bool dash = k == 8 || k == 13 || k == 18 || k == 23;
+			if (dash ? guid[k] != '-' : !std::isxdigit(static_cast<unsigned char>(guid[k])))
+				return false;
+			guid[k] = static_cast<char>(std::tolower(static_cast<unsigned char>(guid[k])));
+		}
+		if (std::find(seen.begin(), seen.end(), guid) != seen.end())
+			return false;
+		seen.push_back(std::move(guid));
+	}
+	return true;
 }
 
 // Checks an absolute http(s) URL for base_url or token_url. `what` names it
@@ -231,12 +290,28 @@ void CheckOptions(const KindInfo &info, const json::Value &options, std::optiona
 				CheckUrl(info, "option \"" + key + "\"", v.text(), allow_http.has_value(), allow_http.value_or(true),
 				         spec->example ? spec->example : info.example_base_url);
 			break;
+		case OptionType::kString:
+			ok = v.IsString() && static_cast<long long>(v.text().size()) >= spec->min &&
+			     static_cast<long long>(v.text().size()) <= spec->max;
+			expected = "a string of " + std::to_string(spec->min) + " to " + std::to_string(spec->max) + " characters";
+			break;
+		case OptionType::kGuidArray:
+			ok = GuidArrayIn(v, spec->min, spec->max);
+			expected = "an array of " + std::to_string(spec->min) + " to " + std::to_string(spec->max) +
+			           " distinct GUID strings";
+			break;
 		}
 		if (!ok)
 			throw Error(sqlstate::kInvalidParameter, "invalid option " + Quoted(key) + " for " + kind + " integration",
 			            key + " must be " + expected + ", found " + json::DescribeFound(v, true) + ".",
 			            "Fix the value, or remove the option to use the default.");
 	}
+	for (const OptionSpec &s : specs)
+		if (s.required && options.Find(s.key) == nullptr)
+			throw Error(sqlstate::kInvalidParameter,
+			            "missing option \"" + std::string(s.key) + "\" for " + kind + " integration",
+			            kind + " integrations need the option \"" + std::string(s.key) + "\".",
+			            "Add \"" + std::string(s.key) + "\" to the integration's options.");
 }
 
 const KindInfo &RequireKind(std::string_view kind) {
@@ -249,8 +324,10 @@ const KindInfo &RequireKind(std::string_view kind) {
 			            "This build implements: " + ImplementedKinds() + ".",
 			            "Use one of the implemented kinds, or install a billrecon version with the " +
 			                std::string(kind) + " connector.");
-	throw Error(sqlstate::kInvalidParameter, "unknown integration kind " + Quoted(kind),
-	            "Known kinds: " + KindList(ProductKinds()) + "; this build implements " + ImplementedKinds() + ".",
+	std::string known = "Known kinds: " + KindList(ProductKinds());
+	if (Kinds().size() != ProductKinds().size())
+		known += "; this build implements " + ImplementedKinds();
+	throw Error(sqlstate::kInvalidParameter, "unknown integration kind " + Quoted(kind), known + ".",
 	            "Use one of the kinds listed in DETAIL (lower case).");
 }
 
@@ -306,11 +383,19 @@ void ValidateConfig(const IntegrationConfig &config, bool allow_http) {
 http::ClientOptions ClientOptionsFor(const IntegrationConfig &config, http::ClientOptions defaults) {
 	ParsedConfig parsed = ParseConfig(config);
 	http::ClientOptions o = std::move(defaults);
+	const KindInfo *info = FindKind(config.kind); // known: ParseConfig checked it
+	if (info != nullptr && info->default_requests_per_second > 0 &&
+	    (o.requests_per_second <= 0 || o.requests_per_second > info->default_requests_per_second))
+		o.requests_per_second = info->default_requests_per_second;
 	o.limits.timeout_ms = parsed.IntOption("timeout_ms", o.limits.timeout_ms);
 	o.limits.connect_timeout_ms = parsed.IntOption("connect_timeout_ms", o.limits.connect_timeout_ms);
 	o.max_retries = static_cast<int>(parsed.IntOption("max_retries", o.max_retries));
 	o.retry_base_delay_ms = parsed.IntOption("retry_base_delay_ms", o.retry_base_delay_ms);
 	o.retry_max_delay_ms = parsed.IntOption("retry_max_delay_ms", o.retry_max_delay_ms);
+	// An hourly budget (Autotask's requests_per_hour) is spread evenly over
+	// the hour unless requests_per_second says otherwise.
+	if (parsed.options.Find("requests_per_hour") != nullptr && parsed.options.Find("requests_per_second") == nullptr)
+		o.requests_per_second = static_cast<double>(parsed.IntOption("requests_per_hour", 10000)) / 3600.0;
 	if (const json::Value *v = parsed.options.Find("requests_per_second"))
 		o.requests_per_second = NumberIn(*v, 0, 10000).value_or(o.requests_per_second);
 	o.max_in_flight = static_cast<int>(parsed.IntOption("max_in_flight", o.max_in_flight));

@@ -12,15 +12,16 @@ namespace billrecon::connectors {
 
 enum class Side { kPsa, kVendor };
 
-enum class OptionType { kInteger, kNumber, kUrl };
+enum class OptionType { kInteger, kNumber, kUrl, kString, kGuidArray };
 
 // One option an integration kind accepts in its options object.
 struct OptionSpec {
 	const char *key;
 	OptionType type;
-	long long min;       // integers and numbers: inclusive range
+	long long min;       // integers and numbers: inclusive range; kString: length; kGuidArray: element count
 	long long max;
 	const char *example; // kUrl: an example value for messages (may be nullptr)
+	bool required = false; // ValidateConfig fails when the option is absent
 };
 
 struct KindInfo {
@@ -34,6 +35,9 @@ struct KindInfo {
 	// Throws billrecon::Error (22023) when credentials or options are unusable.
 	std::unique_ptr<Connector> (*create)(const IntegrationConfig &config, http::Client &client);
 	std::vector<OptionSpec> options; // kind-specific options (the common HTTP ones are implied)
+	// The kind's request-rate limit when options.requests_per_second is not
+	// set (0: none); ClientOptionsFor applies it.
+	double default_requests_per_second = 0;
 };
 
 // Kinds this build implements, in documentation order.

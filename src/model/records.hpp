@@ -97,6 +97,11 @@ struct UsageRecord {
 	std::optional<bool> online;
 	std::optional<std::string> last_active_at;   // ISO UTC
 	std::optional<Decimal> unit_cost;            // vendor cost per unit where the vendor reports it
+	std::optional<Decimal> purchased_quantity;   // licences: units bought (prepaid), beside quantity = assigned
+	std::optional<std::string> status;           // the vendor's own status word (Active, Suspended, ...)
+	std::optional<std::string> billing_term;     // subscriptions: the vendor's billing term (Monthly, annual, ...)
+	std::optional<std::string> term_end_date;    // subscriptions: commitment / term end, YYYY-MM-DD
+	std::optional<std::string> user_name;        // users: sign-in name (UPN)
 	std::optional<std::string> source_updated_at;
 };
 

@@ -156,6 +156,11 @@ void StagingSink::PutUsage(const std::vector<model::UsageRecord> &rows) {
 		b.Add(r.online ? Bool(*r.online) : nullptr);
 		b.Add(r.last_active_at);
 		b.Add(r.unit_cost ? std::optional<std::string>(r.unit_cost->str()) : std::nullopt);
+		b.Add(r.purchased_quantity ? std::optional<std::string>(r.purchased_quantity->str()) : std::nullopt);
+		b.Add(r.status);
+		b.Add(r.billing_term);
+		b.Add(r.term_end_date);
+		b.Add(r.user_name);
 		b.Add(r.source_updated_at);
 	}
 	Write(kStageUsage, b);

@@ -83,7 +83,8 @@ const StageColumn kUsageCols[] = {
     {"device_class", ""},        {"os_name", ""},               {"device_name", ""},
     {"serial_number", ""},       {"licensed", "bool"},       {"enabled", "bool"},
     {"online", "bool"},       {"last_active_at", "timestamptz"}, {"unit_cost", "numeric"},
-    {"source_updated_at", "timestamptz"}};
+    {"purchased_quantity", "numeric"}, {"status", ""}, {"billing_term", ""}, {"term_end_date", "date"},
+    {"user_name", ""},        {"source_updated_at", "timestamptz"}};
 
 struct StageSpec {
 	const char *table;

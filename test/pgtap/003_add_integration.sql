@@ -6,9 +6,8 @@ SET LOCAL billrecon.allow_http = off;
 
 SELECT throws_ok($$SELECT billrecon.add_integration('a', 'quickbooks', 'https://x.example.com', '{}')$$,
                  '22023', NULL, 'unknown kind');
-SELECT throws_ok($$SELECT billrecon.add_integration('a', 'halopsa', 'https://acme.halopsa.com',
-                   '{"client_id":"a","client_secret":"b"}')$$,
-                 '0A000', NULL, 'a product kind this build does not implement');
+SELECT throws_ok($$SELECT billrecon.add_integration('a', 'halopsa', 'https://acme.halopsa.com', '{"client_id":"a"}')$$,
+                 '22023', NULL, 'missing credential of another kind');
 SELECT throws_ok($$SELECT billrecon.add_integration('a', 'connectwise', 'not a url',
                    '{"company_id":"a","public_key":"b","private_key":"c","client_id":"d"}')$$,
                  '22023', NULL, 'malformed base URL');

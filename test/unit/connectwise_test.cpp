@@ -611,3 +611,179 @@ TEST(ConnectWiseMapping, LastUpdatedCondition) {
 	          "lastUpdated > [2024-06-01T00:30:15Z]");
 	EXPECT_THROW(ConnectWiseConnector::LastUpdatedCondition("last week"), billrecon::Error);
 }
+
+// ---- PsaWriter: dated quantity changes ------------------------------------------
+
+namespace {
+
+const std::string kAddition = kBase + "/finance/agreements/4102/additions/77120";
+const std::string kAdditions = kBase + "/finance/agreements/4102/additions";
+// The successor search: additions of the same product on the agreement.
+const std::string kSameProduct = kAdditions + "?page=1&pageSize=2&conditions=product%2Fid%20%3D%20913";
+
+std::string AdditionJson(const std::string &effective, const std::string &cancelled,
+                         const std::string &quantity = "42.0") {
+	return R"({"id":77120,"product":{"id":913,"identifier":"M365-BP","_info":{"product_href":"x"}},"quantity":)" +
+	       quantity + R"(,"lessIncluded":0.0,"unitPrice":22.0,"unitCost":18.70,"billCustomer":"Billable",)" +
+	       R"("effectiveDate":)" + effective + R"(,"cancelledDate":)" + cancelled +
+	       R"(,"taxableFlag":false,"description":"Microsoft 365 \"BP\"","agreementId":4102,"uom":"Each",)" +
+	       R"("_info":{"lastUpdated":"2024-05-03T14:22:10Z"}})";
+}
+
+QuantityChange CwChange(const char *next, const char *date = "2024-07-01") {
+	QuantityChange c;
+	c.agreement_external_id = "4102";
+	c.line_item_external_id = "77120";
+	c.current_quantity = model::Decimal::Parse("42");
+	c.new_quantity = model::Decimal::Parse(next);
+	c.effective_date = date;
+	return c;
+}
+
+} // namespace
+
+TEST_F(ConnectWiseTest, IsAPsaWriter) {
+	auto connector = Make();
+	EXPECT_EQ(connector->writer(), static_cast<PsaWriter *>(&Cw(*connector)));
+}
+
+TEST_F(ConnectWiseTest, DatedChangeCancelsTheOldAdditionAndAddsANewOne) {
+	script->On("GET " + kAddition, Scripted{200, {}, AdditionJson(R"("2024-01-01T00:00:00Z")", "null")});
+	script->On("GET " + kSameProduct, Scripted{200, {}, "[" + AdditionJson(R"("2024-01-01T00:00:00Z")", "null") + "]"});
+	script->On("PATCH " + kAddition,
+	           Scripted{200, {}, AdditionJson(R"("2024-01-01T00:00:00Z")", R"("2024-06-30T00:00:00Z")")});
+	script->On("POST " + kAdditions, Scripted{201, {}, R"({"id":77555,"quantity":40.0,"agreementId":4102})"});
+	auto connector = Make();
+	QuantityChangeResult r = connector->writer()->UpdateQuantity(*client, CwChange("40"));
+	std::vector<std::string> expected = {"GET " + kAddition, "GET " + kSameProduct, "PATCH " + kAddition,
+	                                     "POST " + kAdditions};
+	EXPECT_EQ(script->Urls(), expected);
+	EXPECT_EQ(script->seen[2].body, R"([{"op":"replace","path":"cancelledDate","value":"2024-06-30T00:00:00Z"}])");
+	EXPECT_EQ(script->seen[3].body,
+	          R"({"product":{"id":913},"quantity":40,"unitPrice":22.0,"unitCost":18.70,"billCustomer":"Billable",)"
+	          R"("description":"Microsoft 365 \"BP\"","effectiveDate":"2024-07-01T00:00:00Z"})");
+	for (size_t i = 2; i < 4; ++i) {
+		EXPECT_EQ(HeaderOf(script->seen[i], "Content-Type").value_or(""), "application/json");
+		EXPECT_EQ(HeaderOf(script->seen[i], "clientId").value_or(""), "5f2c-guid");
+	}
+	EXPECT_EQ(r.reference, "77555");
+	EXPECT_EQ(r.quantity_after.str(), "40");
+	EXPECT_EQ(r.note, "ConnectWise: addition 77120 cancelled on 2024-06-30; addition 77555 added with quantity 40 "
+	                  "from 2024-07-01");
+}
+
+TEST_F(ConnectWiseTest, ALaterCancelledDateMovesToTheNewAddition) {
+	script->On("GET " + kAddition,
+	           Scripted{200, {}, AdditionJson(R"("2024-01-01T00:00:00Z")", R"("2024-12-31T00:00:00Z")")});
+	script->On("GET " + kSameProduct, Scripted{200, {}, "[]"});
+	script->On("PATCH " + kAddition, Scripted{200, {}, "{}"});
+	script->On("POST " + kAdditions, Scripted{201, {}, R"({"id":77556,"quantity":40})"});
+	Make()->writer()->UpdateQuantity(*client, CwChange("40"));
+	ASSERT_EQ(script->seen.size(), 4u);
+	EXPECT_NE(
+	    script->seen[3].body.find(R"("effectiveDate":"2024-07-01T00:00:00Z","cancelledDate":"2024-12-31T00:00:00Z"})"),
+	    std::string::npos)
+	    << script->seen[3].body;
+}
+
+TEST_F(ConnectWiseTest, ChangeOnOrBeforeTheAdditionsStartIsInPlace) {
+	script->On("GET " + kAddition, Scripted{200, {}, AdditionJson(R"("2024-07-01T00:00:00Z")", "null")});
+	script->On("PATCH " + kAddition, Scripted{200, {}, AdditionJson(R"("2024-07-01T00:00:00Z")", "null", "40")});
+	QuantityChangeResult r = Make()->writer()->UpdateQuantity(*client, CwChange("40", "2024-06-01"));
+	std::vector<std::string> expected = {"GET " + kAddition, "PATCH " + kAddition};
+	EXPECT_EQ(script->Urls(), expected);
+	EXPECT_EQ(script->seen[1].body, R"([{"op":"replace","path":"quantity","value":40}])");
+	EXPECT_EQ(r.reference, "77120");
+	EXPECT_EQ(r.quantity_after.str(), "40");
+	EXPECT_NE(r.note.find("changed in place from 42 to 40"), std::string::npos) << r.note;
+}
+
+TEST_F(ConnectWiseTest, RetryAfterTheCancelOnlyAddsTheNewAddition) {
+	// An earlier attempt patched cancelledDate, then failed before the POST.
+	script->On("GET " + kAddition,
+	           Scripted{200, {}, AdditionJson(R"("2024-01-01T00:00:00Z")", R"("2024-06-30T00:00:00Z")")});
+	script->On("GET " + kSameProduct, Scripted{200, {}, "[]"});
+	script->On("POST " + kAdditions, Scripted{201, {}, R"({"id":77557,"quantity":40})"});
+	auto connector = Make();
+	EXPECT_EQ(connector->writer()->ReadQuantity(*client, CwChange("40")).str(), "0"); // not billed on the date
+	script->seen.clear();
+	QuantityChangeResult r = connector->writer()->UpdateQuantity(*client, CwChange("40"));
+	std::vector<std::string> expected = {"GET " + kAddition, "GET " + kSameProduct, "POST " + kAdditions};
+	EXPECT_EQ(script->Urls(), expected);
+	EXPECT_EQ(r.reference, "77557");
+}
+
+TEST_F(ConnectWiseTest, RetryReusesTheSuccessorInsteadOfAddingAnother) {
+	script->On("GET " + kAddition,
+	           Scripted{200, {}, AdditionJson(R"("2024-01-01T00:00:00Z")", R"("2024-06-30T00:00:00Z")")});
+	// The old addition, an unrelated one of the same product, and the successor.
+	script->On(
+	    "GET " + kSameProduct,
+	    Scripted{
+	        200,
+	        {},
+	        "[" + AdditionJson(R"("2024-01-01T00:00:00Z")", R"("2024-06-30T00:00:00Z")") +
+	            R"(,{"id":77400,"product":{"id":913},"quantity":5,"effectiveDate":"2024-07-01T00:00:00Z","cancelledDate":"2024-06-15T00:00:00Z"})"
+	            R"(,{"id":77555,"product":{"id":913},"quantity":35,"effectiveDate":"2024-07-01T00:00:00Z","cancelledDate":null}])"});
+	script->On("PATCH " + kAdditions + "/77555", Scripted{200, {}, R"({"id":77555,"quantity":40})"});
+	auto connector = Make();
+	EXPECT_EQ(connector->writer()->ReadQuantity(*client, CwChange("40")).str(), "35");
+	script->seen.clear();
+	QuantityChangeResult r = connector->writer()->UpdateQuantity(*client, CwChange("40"));
+	std::vector<std::string> expected = {"GET " + kAddition, "GET " + kSameProduct, "PATCH " + kAdditions + "/77555"};
+	EXPECT_EQ(script->Urls(), expected);
+	EXPECT_EQ(script->seen[2].body, R"([{"op":"replace","path":"quantity","value":40}])");
+	EXPECT_EQ(r.reference, "77555");
+	EXPECT_EQ(r.quantity_after.str(), "40");
+}
+
+TEST_F(ConnectWiseTest, ReadQuantityOfAnActiveAdditionAndNoOpUpdates) {
+	script->On("GET " + kAddition, Scripted{200, {}, AdditionJson(R"("2024-01-01T00:00:00Z")", "null", "40")});
+	auto connector = Make();
+	EXPECT_EQ(connector->writer()->ReadQuantity(*client, CwChange("40")).str(), "40");
+	QuantityChangeResult r = connector->writer()->UpdateQuantity(*client, CwChange("40.00"));
+	EXPECT_EQ(script->seen.size(), 2u); // two GETs, nothing written
+	EXPECT_EQ(r.reference, "77120");
+	EXPECT_NE(r.note.find("already has quantity 40"), std::string::npos) << r.note;
+}
+
+TEST_F(ConnectWiseTest, WriterRefusals) {
+	script->On("GET " + kAddition,
+	           Scripted{200, {}, AdditionJson(R"("2024-01-01T00:00:00Z")", R"("2024-03-31T00:00:00Z")")});
+	auto connector = Make();
+	billrecon::Error e = CatchError([&] { connector->writer()->UpdateQuantity(*client, CwChange("40")); });
+	EXPECT_EQ(e.sqlstate(), "55000");
+	EXPECT_EQ(e.message(), "ConnectWise addition is cancelled before the effective date");
+	EXPECT_EQ(script->seen.size(), 1u);
+
+	billrecon::Error d = CatchError([&] { connector->writer()->UpdateQuantity(*client, CwChange("40", "2024-7-1")); });
+	EXPECT_EQ(d.sqlstate(), "22023");
+	EXPECT_EQ(d.message(), "invalid effective date");
+	QuantityChange bad = CwChange("40");
+	bad.agreement_external_id = "4102/../1";
+	EXPECT_EQ(CatchError([&] { connector->writer()->ReadQuantity(*client, bad); }).sqlstate(), "22023");
+	EXPECT_EQ(script->seen.size(), 1u);
+
+	script->answers.clear();
+	script->On("GET " + kAddition,
+	           Scripted{200, {}, R"({"id":77120,"quantity":42,"effectiveDate":"2024-01-01T00:00:00Z"})"});
+	billrecon::Error p = CatchError([&] { connector->writer()->UpdateQuantity(*client, CwChange("40")); });
+	EXPECT_EQ(p.detail(), "GET /finance/agreements/4102/additions/77120 record id 77120: field \"product\" is missing");
+}
+
+TEST_F(ConnectWiseTest, TheDayBeforeCrossesMonthsAndLeapDays) {
+	for (const auto &[date, before] : std::vector<std::pair<std::string, std::string>>{
+	         {"2024-03-01", "2024-02-29"}, {"2023-03-01", "2023-02-28"}, {"2025-01-01", "2024-12-31"}}) {
+		script->answers.clear();
+		script->seen.clear();
+		script->On("GET " + kAddition, Scripted{200, {}, AdditionJson(R"("2020-01-01T00:00:00Z")", "null")});
+		script->On("GET " + kSameProduct, Scripted{200, {}, "[]"});
+		script->On("PATCH " + kAddition, Scripted{200, {}, "{}"});
+		script->On("POST " + kAdditions, Scripted{201, {}, R"({"id":1})"});
+		Make()->writer()->UpdateQuantity(*client, CwChange("40", date.c_str()));
+		ASSERT_EQ(script->seen.size(), 4u) << date;
+		EXPECT_EQ(script->seen[2].body,
+		          R"([{"op":"replace","path":"cancelledDate","value":")" + before + R"(T00:00:00Z"}])");
+		EXPECT_NE(script->seen[3].body.find(R"("effectiveDate":")" + date + R"(T00:00:00Z")"), std::string::npos);
+	}
+}
