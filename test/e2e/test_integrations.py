@@ -11,16 +11,19 @@ from e2e_lib import CW_CREDS, NJ_CREDS, E2ETestCase
 
 # Product kinds not built yet must say so (0A000); credentials are what
 # product.md lists, so a kind that gets built later simply succeeds.
-LATER_KINDS = {
-    "halopsa": ("https://acme.halopsa.com", {"client_id": "a", "client_secret": "b"}),
+# The other kinds with the credentials and required options product.md lists
+# (URLs of the real services: these integrations are added, never synced).
+OTHER_KINDS = {
+    "halopsa": ("https://acme.halopsa.com", {"client_id": "a", "client_secret": "b"}, {}),
     "autotask": ("https://webservices5.autotask.net/ATServicesRest", {"integration_code": "a", "username": "u@x.com",
-                                                                      "secret": "s"}),
-    "pax8": ("https://api.pax8.com", {"client_id": "a", "client_secret": "b"}),
+                                                                      "secret": "s"}, {}),
+    "pax8": ("https://api.pax8.com", {"client_id": "a", "client_secret": "b"}, {}),
     "msgraph": ("https://graph.microsoft.com", {"tenant_id": "00000000-0000-0000-0000-000000000001",
-                                                "client_id": "a", "client_secret": "b"}),
+                                                "client_id": "a", "client_secret": "b"},
+                {"customer_tenants": ["00000000-0000-0000-0000-000000000002"]}),
     "partnercenter": ("https://api.partnercenter.microsoft.com", {"tenant_id": "00000000-0000-0000-0000-000000000001",
-                                                                  "client_id": "a", "client_secret": "b"}),
-    "dattormm": ("https://merlot-api.centrastage.net", {"api_key": "a", "api_secret": "b"}),
+                                                                  "client_id": "a", "client_secret": "b"}, {}),
+    "dattormm": ("https://merlot-api.centrastage.net", {"api_key": "a", "api_secret": "b"}, {}),
 }
 
 
@@ -44,17 +47,17 @@ class AddIntegrationInput(E2ETestCase):
         e = self.assert_rejected("22023", self.unique_name("bad-kind"), "frobnicator", self.mocks.cw_base_url, CW_CREDS)
         self.assertIn("frobnicator", str(e))
 
-    def test_kinds_not_built_yet(self):
-        for kind, (url, creds) in sorted(LATER_KINDS.items()):
-            name = self.unique_name("later-" + kind)
-            try:
-                self.scalar("SELECT billrecon.add_integration(%s, %s, %s, %s::jsonb)", (name, kind, url,
-                                                                                         json.dumps(creds)))
-            except psycopg2.Error as e:
-                self.assertEqual(e.pgcode, "0A000", "%s: %s" % (kind, e))
-                self.assertFalse(self._exists(name))
-            else:   # built since: fine, clean up
-                self.scalar("SELECT billrecon.drop_integration(%s) IS NULL", (name,))
+    def test_every_kind_takes_its_documented_credentials(self):
+        for kind, (url, creds, options) in sorted(OTHER_KINDS.items()):
+            name = self.unique_name("kind-" + kind)
+            self.scalar("SELECT billrecon.add_integration(%s, %s, %s, %s::jsonb, %s::jsonb)",
+                        (name, kind, url, json.dumps(creds), json.dumps(options)))
+            self.assertTrue(self._exists(name), kind)
+            self.scalar("SELECT billrecon.drop_integration(%s) IS NULL", (name,))
+            for missing in sorted(creds):
+                partial = {k: v for k, v in creds.items() if k != missing}
+                e = self.assert_rejected("22023", self.unique_name("kind-" + kind), kind, url, partial, options)
+                self.assertIn(missing, str(e), "%s without %s" % (kind, missing))
 
     def test_malformed_base_urls(self):
         for url in ("not a url", "ftp://127.0.0.1/x", "http://", "", "127.0.0.1:8080/v4_6_release/apis/3.0",
