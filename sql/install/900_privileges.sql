@@ -29,7 +29,9 @@ GRANT EXECUTE ON FUNCTION billrecon.add_integration(text, text, text, jsonb, jso
                           billrecon.set_default_psa(text),
                           billrecon.drop_integration(text),
                           billrecon._validate_integration(text, text, jsonb, jsonb),
-                          billrecon._integration_id(text)
+                          billrecon._integration_id(text),
+                          billrecon._write_back_quantity(text, text, numeric, date, boolean),
+                          billrecon._write_back_quantity_c(text, text, text, text, boolean)
   TO billrecon_admin;
 
 -- User data survives pg_dump / pg_restore.

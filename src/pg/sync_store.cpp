@@ -351,6 +351,39 @@ void EmitSyncRow(FunctionCallInfo fcinfo, const SyncResultRow *row) {
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 }
 
+void LoadLineForWrite(int32 integration_id, const char *line_external_id, LineForWrite *out) {
+	Oid types[2] = {INT4OID, TEXTOID};
+	Datum args[2] = {Int32GetDatum(integration_id), CStringGetTextDatum(line_external_id)};
+	int rc = SPI_execute_with_args("SELECT l.external_id, a.external_id, l.quantity::text"
+	                               "  FROM billrecon.psa_line_items l"
+	                               "  JOIN billrecon.psa_agreements a ON a.id = l.agreement_id"
+	                               " WHERE l.integration_id = $1 AND l.external_id = $2 AND l.removed_at IS NULL",
+	                               2, types, args, nullptr, true, 1);
+	CheckSpi(rc, SPI_OK_SELECT, "reading the line item");
+	if (SPI_processed == 0)
+		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
+		                errmsg("line item \"%s\" does not exist", line_external_id),
+		                errdetail("No current row of billrecon.psa_line_items of this integration has external_id \"%s\".",
+		                          line_external_id),
+		                errhint("Sync the PSA first; line items the PSA no longer returns cannot be written back.")));
+	out->line_external_id = CopyUpper(Value(0, 1));
+	out->agreement_external_id = CopyUpper(Value(0, 2));
+	out->quantity = CopyUpper(Value(0, 3));
+}
+
+void EmitWriteRow(FunctionCallInfo fcinfo, const WriteResultRow *row) {
+	ReturnSetInfo *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
+	Datum values[5];
+	bool nulls[5] = {false};
+	const char *texts[4] = {row->quantity_before, row->quantity_after, row->reference, row->note};
+	for (int i = 0; i < 4; ++i) {
+		nulls[i] = texts[i] == nullptr || (i >= 2 && texts[i][0] == '\0');
+		values[i] = nulls[i] ? (Datum)0 : CStringGetTextDatum(texts[i]);
+	}
+	values[4] = Int64GetDatum(row->requests);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+}
+
 const char *OuterUserName() {
 	return GetUserNameFromId(GetOuterUserId(), false);
 }

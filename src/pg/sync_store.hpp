@@ -112,6 +112,24 @@ struct SyncResultRow {
 };
 void EmitSyncRow(FunctionCallInfo fcinfo, const SyncResultRow *row);
 
+struct LineForWrite {
+	char *line_external_id;
+	char *agreement_external_id;
+	char *quantity; // numeric as text
+};
+// The current line item of a PSA integration, by its external id (error
+// 42704 when there is none).
+void LoadLineForWrite(int32 integration_id, const char *line_external_id, LineForWrite *out);
+
+struct WriteResultRow {
+	const char *quantity_before;
+	const char *quantity_after;
+	const char *reference;
+	const char *note;
+	int64 requests;
+};
+void EmitWriteRow(FunctionCallInfo fcinfo, const WriteResultRow *row);
+
 // The role that called us, before SECURITY DEFINER switched (for started_by).
 const char *OuterUserName();
 

@@ -92,6 +92,31 @@ connectors::SyncOutcome Runner::Run(const connectors::SyncRequest &request, conn
 	return outcome;
 }
 
+connectors::QuantityChangeResult Runner::WriteQuantity(const connectors::QuantityChange &change, bool check_first) {
+	connectors::ValidateConfig(config_, defaults_.allow_http);
+	const connectors::KindInfo *kind = connectors::FindKind(config_.kind);
+	if (!kind)
+		throw Error(sqlstate::kInternal, "integration kind \"" + config_.kind + "\" has no connector");
+	std::unique_ptr<connectors::Connector> connector = kind->create(config_, *client_);
+	connectors::PsaWriter *writer = connector->writer();
+	if (!writer)
+		throw Error(sqlstate::kFeatureNotSupported,
+		            "integration \"" + config_.name + "\" cannot write quantities back",
+		            "Its kind, " + config_.kind + ", is not a PSA: only connectwise, halopsa and autotask line items "
+		            "have quantities to change.",
+		            "Name the PSA integration the line item came from.");
+	if (check_first) {
+		model::Decimal now = writer->ReadQuantity(*client_, change);
+		if (now == change.new_quantity) {
+			connectors::QuantityChangeResult already;
+			already.quantity_after = now;
+			already.note = "the PSA already holds quantity " + now.str() + "; nothing sent";
+			return already;
+		}
+	}
+	return writer->UpdateQuantity(*client_, change);
+}
+
 Stats Runner::stats() const {
 	Stats s = counted_;
 	const http::ClientStats &c = client_->stats();

@@ -50,6 +50,12 @@ public:
 	// billrecon::Error on failure, billrecon::Cancelled on cancel.
 	connectors::SyncOutcome Run(const connectors::SyncRequest &request, connectors::RecordSink &sink);
 
+	// Writes one line item's quantity back to the PSA through the kind's
+	// PsaWriter; with `check_first`, reads the PSA's quantity first and sends
+	// nothing when it already equals the new one (a retry after a lost
+	// answer). Throws 0A000 for kinds without write-back.
+	connectors::QuantityChangeResult WriteQuantity(const connectors::QuantityChange &change, bool check_first);
+
 	// Statistics so far; valid after Run returned or threw.
 	Stats stats() const;
 

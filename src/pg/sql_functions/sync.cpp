@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "pg/boundary.hpp"
-#include "pg/guc.hpp"
+#include "pg/sync_defaults.hpp"
 #include "pg/staging_sink.hpp"
 #include "pg/sync_store.hpp"
 
@@ -28,21 +28,6 @@ struct Outcome {
 	std::vector<std::string> warnings;
 	int64_t run_id = 0;
 };
-
-sync::Defaults CurrentDefaults() {
-	sync::Defaults d;
-	d.connect_timeout_ms = g_settings.http_connect_timeout_ms;
-	d.timeout_ms = g_settings.http_timeout_ms;
-	d.max_retries = g_settings.http_max_retries;
-	d.retry_base_delay_ms = g_settings.http_retry_base_delay_ms;
-	d.retry_max_delay_ms = g_settings.http_retry_max_delay_ms;
-	d.max_response_bytes = static_cast<size_t>(g_settings.http_max_response_kb) * 1024u;
-	d.max_in_flight = g_settings.http_max_in_flight;
-	d.allow_http = g_settings.allow_http;
-	d.ca_file = g_settings.ca_file ? g_settings.ca_file : "";
-	d.user_agent = "billrecon/" BILLRECON_VERSION;
-	return d;
-}
 
 bool IsCancel(const Error &e) {
 	return e.sqlstate() == sqlstate::kCanceled || e.sqlstate().rfind("57P", 0) == 0;
