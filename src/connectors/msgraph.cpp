@@ -322,7 +322,13 @@ std::unique_ptr<Connector> CreateMsGraph(const IntegrationConfig &config, http::
 	settings.client_secret = parsed.Credential("client_secret");
 	settings.token_url_template = parsed.StringOption("token_url").value_or(MsGraphConnector::kDefaultTokenUrl);
 	const json::Value *tenants = parsed.options.Find("customer_tenants");
-	bool ok = tenants != nullptr && tenants->IsArray() && tenants->size() > 0;
+	if (tenants == nullptr || (tenants->IsArray() && tenants->size() == 0))
+		throw Error(sqlstate::kPrerequisite, "no customer tenants to read for msgraph integration \"" + config.name + "\"",
+		            "options.customer_tenants is not set, and no enabled partnercenter integration has synced "
+		            "customers whose tenant ids could be used.",
+		            "Set options.customer_tenants to the customers' tenant ids, or add and sync a partnercenter "
+		            "integration: its customers are then read from Microsoft 365 too.");
+	bool ok = tenants->IsArray();
 	for (size_t i = 0; ok && i < tenants->size(); ++i) {
 		const json::Value &t = tenants->at(i);
 		ok = t.IsString() && MsGraphConnector::IsGuid(t.text());

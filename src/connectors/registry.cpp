@@ -38,7 +38,7 @@ const std::vector<KindInfo> &Kinds() {
 	     AutotaskConnector::kDefaultRequestsPerSecond},
 	    {"msgraph", Side::kVendor, {"tenant_id", "client_id", "client_secret"}, {}, "https://graph.microsoft.com", false,
 	     CreateMsGraph,
-	     {{"customer_tenants", OptionType::kGuidArray, 1, 1000, nullptr, true},
+	     {{"customer_tenants", OptionType::kGuidArray, 1, 1000, nullptr, false},
 	      {"token_url", OptionType::kUrl, 0, 0, "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token"}}},
 	    {"partnercenter", Side::kVendor, {"tenant_id", "client_id", "client_secret"}, {},
 	     "https://api.partnercenter.microsoft.com", false, CreatePartnerCenter,

@@ -161,11 +161,23 @@ IntegrationList *LoadIntegrations(const char *name) {
 	Datum args[1] = {name ? CStringGetTextDatum(name) : (Datum)0};
 	char nulls[1] = {name ? ' ' : 'n'};
 	int rc = SPI_execute_with_args(
-	    "SELECT i.id, i.name, i.kind, i.base_url, i.options::text, coalesce(c.credentials, '{}')::text, i.enabled"
+	    "SELECT i.id, i.name, i.kind, i.base_url,"
+	    /* An msgraph integration without customer_tenants reads the customers
+	       Partner Center integrations have synced (their ids are tenant ids). */
+	    "       CASE WHEN i.kind = 'msgraph' AND NOT i.options ? 'customer_tenants' THEN"
+	    "         i.options || jsonb_strip_nulls(jsonb_build_object('customer_tenants',"
+	    "           (SELECT jsonb_agg(t.tenant ORDER BY t.tenant) FROM ("
+	    "              SELECT DISTINCT lower(va.external_id) AS tenant"
+	    "                FROM billrecon.vendor_accounts va"
+	    "                JOIN billrecon.integrations pc ON pc.id = va.integration_id"
+	    "               WHERE pc.kind = 'partnercenter' AND pc.enabled AND va.removed_at IS NULL) t)))"
+	    "       ELSE i.options END::text,"
+	    "       coalesce(c.credentials, '{}')::text, i.enabled"
 	    "  FROM billrecon.integrations i"
 	    "  LEFT JOIN billrecon.integration_credentials c ON c.integration_id = i.id"
 	    " WHERE CASE WHEN $1 IS NULL THEN i.enabled ELSE i.name = $1 END"
-	    " ORDER BY i.side = 'psa' DESC, i.name",
+	    /* PSAs first; Partner Center before the Microsoft 365 tenants it lists. */
+	    " ORDER BY i.side = 'psa' DESC, i.kind = 'partnercenter' DESC, i.name",
 	    1, types, args, nulls, true, 0);
 	CheckSpi(rc, SPI_OK_SELECT, "reading billrecon.integrations");
 	if (name && SPI_processed == 0)

@@ -568,7 +568,24 @@ TEST(MsGraphMapping, SkuStatusAndGuids) {
 	EXPECT_FALSE(MsGraphConnector::IsGuid("contoso.onmicrosoft.com"));
 }
 
-TEST(MsGraphConfig, CustomerTenantsIsRequiredAndChecked) {
+TEST(MsGraphConfig, WithoutCustomerTenantsTheSyncNeedsPartnerCenter) {
+	// Valid to store: the tenants may come from a partnercenter integration
+	// at sync time (the glue adds them to the options); without any, the
+	// connector cannot start.
+	EXPECT_NO_THROW(ValidateConfig(Config("{}"), false));
+	http::Client client(http::ClientOptions{}, std::make_unique<ScriptedTransport>(std::make_shared<Script>()),
+	                    [] { return false; });
+	IntegrationConfig c = Config("{}");
+	try {
+		CreateMsGraph(c, client);
+		ADD_FAILURE() << "created without tenants";
+	} catch (const billrecon::Error &e) {
+		EXPECT_EQ(e.sqlstate(), "55000");
+		EXPECT_NE(e.hint().find("partnercenter"), std::string::npos) << e.hint();
+	}
+}
+
+TEST(MsGraphConfig, CustomerTenantsIsChecked) {
 	EXPECT_NO_THROW(ValidateConfig(Config(), false));
 	struct Case {
 		const char *options;
@@ -576,8 +593,6 @@ TEST(MsGraphConfig, CustomerTenantsIsRequiredAndChecked) {
 		const char *detail;
 	};
 	const Case cases[] = {
-	    {"{}", "missing option \"customer_tenants\" for msgraph integration",
-	     "msgraph integrations need the option \"customer_tenants\"."},
 	    {R"({"customer_tenants": []})", "invalid option \"customer_tenants\" for msgraph integration",
 	     "customer_tenants must be an array of 1 to 1000 distinct GUID strings, found array."},
 	    {R"({"customer_tenants": "3f2b8c1e-7d4a-4e5b-9c6d-1a2b3c4d5e6f"})", nullptr, "found string"},
