@@ -2,6 +2,7 @@
 
 #include "pg/guc.hpp"
 #include "pg/pg_prelude.hpp"
+#include "pg/sync_store.hpp"
 
 namespace billrecon::pg {
 
@@ -19,6 +20,17 @@ sync::Defaults CurrentDefaults() {
 	d.ca_file = g_settings.ca_file ? g_settings.ca_file : "";
 	d.user_agent = "billrecon/" BILLRECON_VERSION;
 	return d;
+}
+
+connectors::IntegrationConfig ConfigFromRow(const IntegrationRow &row) {
+	connectors::IntegrationConfig config;
+	config.id = row.id;
+	config.name = row.name;
+	config.kind = row.kind;
+	config.base_url = row.base_url;
+	config.options_json = row.options_json;
+	config.credentials_json = row.credentials_json;
+	return config;
 }
 
 } // namespace billrecon::pg

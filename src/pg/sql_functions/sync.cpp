@@ -49,13 +49,7 @@ Outcome SyncOne(const IntegrationRow &row, connectors::SyncMode mode) {
 	CallPg(StartRun, row.id, requested, &start);
 	out.run_id = start.run_id;
 
-	connectors::IntegrationConfig config;
-	config.id = row.id;
-	config.name = row.name;
-	config.kind = row.kind;
-	config.base_url = row.base_url;
-	config.options_json = row.options_json;
-	config.credentials_json = row.credentials_json;
+	connectors::IntegrationConfig config = ConfigFromRow(row);
 
 	connectors::SyncRequest request;
 	request.mode = mode;

@@ -29,13 +29,7 @@ BILLRECON_FUNCTION(billrecon_write_back_quantity) {
 	pg::LineForWrite line;
 	CallPg(pg::LoadLineForWrite, row.id, line_id, &line);
 
-	connectors::IntegrationConfig config;
-	config.id = row.id;
-	config.name = row.name;
-	config.kind = row.kind;
-	config.base_url = row.base_url;
-	config.options_json = row.options_json;
-	config.credentials_json = row.credentials_json;
+	connectors::IntegrationConfig config = pg::ConfigFromRow(row);
 
 	connectors::QuantityChange change;
 	change.line_item_external_id = line.line_external_id;
