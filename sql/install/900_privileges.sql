@@ -10,13 +10,49 @@ GRANT SELECT ON billrecon.integrations, billrecon.sync_runs, billrecon.sync_run_
                 billrecon.vendor_accounts, billrecon.usage_records,
                 billrecon.integration_status, billrecon.sync_history
   TO billrecon_reader;
+GRANT SELECT ON billrecon.client_mappings, billrecon.client_match_candidates, billrecon.client_match_rejections,
+                billrecon.client_match_suggestions, billrecon.unmapped_vendor_accounts,
+                billrecon.rule_presets, billrecon.service_rules, billrecon.ignored_line_items,
+                billrecon.excluded_vendor_products, billrecon.line_item_parents,
+                billrecon.service_mapping, billrecon.unmapped_line_items
+  TO billrecon_reader;
 GRANT EXECUTE ON FUNCTION billrecon.version() TO billrecon_reader;
 
 -- Operator: runs syncs (the function runs with the owner's rights to read
 -- credentials and write data; the operator gets no direct write access).
 GRANT EXECUTE ON FUNCTION billrecon.sync(text, text), billrecon.import_usage_csv(text, text) TO billrecon_operator;
 
--- Admin: integrations and their credentials.
+-- Operator: mapping (the functions run with the caller's rights and check
+-- their input; the tables are the operator's to change through them).
+GRANT INSERT, UPDATE, DELETE ON billrecon.client_mappings, billrecon.client_match_candidates,
+                                billrecon.client_match_rejections, billrecon.service_rules,
+                                billrecon.ignored_line_items, billrecon.excluded_vendor_products,
+                                billrecon.line_item_parents
+  TO billrecon_operator;
+GRANT USAGE ON SEQUENCE billrecon.service_rules_id_seq TO billrecon_operator;
+GRANT EXECUTE ON FUNCTION billrecon.map_client(text, text, text),
+                          billrecon.unmap_client(text, text),
+                          billrecon.reject_client_match(text, text, text, text),
+                          billrecon.map_line_item(text, text, text, jsonb, numeric),
+                          billrecon.map_product(text, text, text, jsonb, numeric),
+                          billrecon.delete_rule(bigint),
+                          billrecon.ignore_line_item(text, text),
+                          billrecon.unignore_line_item(text),
+                          billrecon.exclude_vendor_product(text, text, text),
+                          billrecon.include_vendor_product(text, text),
+                          billrecon.link_adjustment(text, text),
+                          billrecon.apply_presets(text),
+                          billrecon._vendor_account(text, text),
+                          billrecon._psa_company(text),
+                          billrecon._psa_line_item(text),
+                          billrecon._check_rule(integer, text, jsonb, numeric),
+                          billrecon._check_pattern(text, text),
+                          billrecon._integration_id(text)
+  TO billrecon_operator;
+
+-- Admin: integrations and their credentials; presets.
+GRANT INSERT, UPDATE, DELETE ON billrecon.rule_presets TO billrecon_admin;
+GRANT USAGE ON SEQUENCE billrecon.rule_presets_id_seq TO billrecon_admin;
 GRANT SELECT, INSERT, UPDATE, DELETE ON billrecon.integrations, billrecon.integration_credentials TO billrecon_admin;
 GRANT USAGE ON SEQUENCE billrecon.integrations_id_seq TO billrecon_admin;
 -- Deleting an integration cascades into its history and data.
@@ -51,3 +87,13 @@ SELECT pg_catalog.pg_extension_config_dump('billrecon.vendor_accounts', '');
 SELECT pg_catalog.pg_extension_config_dump('billrecon.vendor_accounts_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('billrecon.usage_records', '');
 SELECT pg_catalog.pg_extension_config_dump('billrecon.usage_records_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('billrecon.client_mappings', '');
+SELECT pg_catalog.pg_extension_config_dump('billrecon.client_match_candidates', '');
+SELECT pg_catalog.pg_extension_config_dump('billrecon.client_match_rejections', '');
+SELECT pg_catalog.pg_extension_config_dump('billrecon.rule_presets', 'WHERE NOT builtin');
+SELECT pg_catalog.pg_extension_config_dump('billrecon.rule_presets_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('billrecon.service_rules', '');
+SELECT pg_catalog.pg_extension_config_dump('billrecon.service_rules_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('billrecon.ignored_line_items', '');
+SELECT pg_catalog.pg_extension_config_dump('billrecon.excluded_vendor_products', '');
+SELECT pg_catalog.pg_extension_config_dump('billrecon.line_item_parents', '');
