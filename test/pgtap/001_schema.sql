@@ -1,15 +1,26 @@
 -- Schema: tables, keys, types, comments on everything.
 BEGIN;
-SELECT plan(45);
+SELECT plan(57);
 
 SELECT has_schema('billrecon');
 SELECT tables_are('billrecon', ARRAY[
   'integrations', 'integration_credentials', 'sync_runs', 'sync_run_messages',
   'psa_companies', 'psa_agreements', 'psa_line_items', 'vendor_accounts', 'usage_records',
-  '_stage_companies', '_stage_agreements', '_stage_line_items', '_stage_vendor_accounts', '_stage_usage_records'
+  '_stage_companies', '_stage_agreements', '_stage_line_items', '_stage_vendor_accounts', '_stage_usage_records',
+  'client_mappings', 'client_match_candidates', 'client_match_rejections', 'rule_presets', 'service_rules',
+  'ignored_line_items', 'excluded_vendor_products', 'line_item_parents'
 ]);
 SELECT has_view('billrecon', 'integration_status', 'integration_status view exists');
 SELECT has_view('billrecon', 'sync_history', 'sync_history view exists');
+SELECT has_view('billrecon', v, v || ' view exists')
+  FROM unnest(ARRAY['client_match_suggestions', 'unmapped_vendor_accounts', 'service_mapping', 'unmapped_line_items']) AS v;
+SELECT has_column('billrecon', 'client_match_suggestions', c, 'client_match_suggestions has ' || c)
+  FROM unnest(ARRAY['integration', 'vendor_account_id', 'vendor_account_name', 'psa_company_id', 'psa_company_name',
+                    'score', 'evidence']) AS c;
+-- Built-in presets are not user data: only the user's own rows are dumped.
+SELECT is((SELECT cfg.condition FROM pg_extension e, unnest(e.extconfig, e.extcondition) AS cfg(oid, condition)
+            WHERE e.extname = 'billrecon' AND cfg.oid = 'billrecon.rule_presets'::regclass),
+          'WHERE NOT builtin', 'rule_presets dumps the user''s presets only');
 
 -- Stable surface columns (product.md).
 SELECT has_column('billrecon', 'integration_status', c, 'integration_status has ' || c)
@@ -51,10 +62,12 @@ SELECT set_eq(
   $$SELECT c.relname::text FROM pg_extension e, unnest(e.extconfig) AS cfg(oid) JOIN pg_class c ON c.oid = cfg.oid
      WHERE e.extname = 'billrecon' AND c.relkind = 'r'$$,
   ARRAY['integrations', 'integration_credentials', 'sync_runs', 'sync_run_messages', 'psa_companies',
-        'psa_agreements', 'psa_line_items', 'vendor_accounts', 'usage_records'],
+        'psa_agreements', 'psa_line_items', 'vendor_accounts', 'usage_records', 'client_mappings',
+        'client_match_candidates', 'client_match_rejections', 'rule_presets', 'service_rules', 'ignored_line_items',
+        'excluded_vendor_products', 'line_item_parents'],
   'every user-data table is dumped by pg_dump');
 SELECT is((SELECT count(*)::int FROM pg_extension e, unnest(e.extconfig) AS cfg(oid) JOIN pg_class c ON c.oid = cfg.oid
-            WHERE e.extname = 'billrecon' AND c.relkind = 'S'), 7, 'their sequences are dumped too');
+            WHERE e.extname = 'billrecon' AND c.relkind = 'S'), 9, 'their sequences are dumped too');
 
 -- Comments on every table, view, column and function of the schema.
 SELECT is_empty($$

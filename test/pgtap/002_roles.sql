@@ -1,6 +1,6 @@
 -- Roles and privileges: who can read credentials, run syncs, manage integrations.
 BEGIN;
-SELECT plan(33);
+SELECT plan(38);
 
 SELECT has_role('billrecon_admin');
 SELECT has_role('billrecon_operator');
@@ -25,6 +25,14 @@ SELECT table_privs_are('billrecon', '_stage_usage_records', 'billrecon_reader', 
 SELECT table_privs_are('billrecon', 'integration_status', 'public', ARRAY[]::text[], 'PUBLIC sees no view');
 
 SELECT function_privs_are('billrecon', 'sync', ARRAY['text', 'text'], 'billrecon_operator', ARRAY['EXECUTE']);
+SELECT function_privs_are('billrecon', 'map_line_item', ARRAY['text', 'text', 'text', 'jsonb', 'numeric'],
+                          'billrecon_operator', ARRAY['EXECUTE']);
+SELECT function_privs_are('billrecon', 'map_line_item', ARRAY['text', 'text', 'text', 'jsonb', 'numeric'],
+                          'billrecon_reader', ARRAY[]::text[]);
+SELECT table_privs_are('billrecon', 'service_rules', 'billrecon_reader', ARRAY['SELECT'], 'reader reads rules only');
+SELECT table_privs_are('billrecon', 'rule_presets', 'billrecon_operator', ARRAY['SELECT'], 'presets are the admin''s');
+SELECT function_privs_are('billrecon', '_write_back_quantity', ARRAY['text', 'text', 'numeric', 'date', 'boolean'],
+                          'billrecon_operator', ARRAY[]::text[]);
 SELECT function_privs_are('billrecon', 'sync', ARRAY['text', 'text'], 'billrecon_reader', ARRAY[]::text[]);
 SELECT function_privs_are('billrecon', 'sync', ARRAY['text', 'text'], 'public', ARRAY[]::text[]);
 SELECT function_privs_are('billrecon', 'add_integration', ARRAY['text', 'text', 'text', 'jsonb', 'jsonb', 'boolean'],
