@@ -1,17 +1,15 @@
 #include "connectors/autotask.hpp"
 
 #include "connectors/connector_util.hpp"
+#include "connectors/paging.hpp"
 #include "http/auth.hpp"
 #include "json/reader.hpp"
 #include "model/error.hpp"
 #include "model/timestamp.hpp"
 
-#include <cctype>
-#include <cstdlib>
 #include <ctime>
 #include <functional>
 #include <unordered_map>
-#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -23,99 +21,14 @@ using SendFn = std::function<http::Response(http::Request)>;
 
 constexpr const char *kAllRecords = R"([{"op":"gte","field":"id","value":0}])";
 
-std::string Lower(std::string_view s) {
-	std::string out(s);
-	for (char &c : out)
-		c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-	return out;
-}
-
-std::string_view Trim(std::string_view s) {
-	while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front())))
-		s.remove_prefix(1);
-	while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back())))
-		s.remove_suffix(1);
-	return s;
-}
-
-// The registrable-looking host of a web address ("https://www.Harbor.com/x"
-// -> "harbor.com"), or nullopt when it does not look like a domain.
-std::optional<std::string> DomainOfWebsite(std::string_view website) {
-	std::string s = Lower(Trim(website));
-	size_t sep = s.find("://");
-	if (sep != std::string::npos)
-		s = s.substr(sep + 3);
-	s = s.substr(0, s.find_first_of("/?#:"));
-	if (s.compare(0, 4, "www.") == 0)
-		s = s.substr(4);
-	if (s.empty() || s.find('.') == std::string::npos || s.front() == '.' || s.back() == '.')
-		return std::nullopt;
-	for (char c : s)
-		if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.')
-			return std::nullopt;
-	return s;
-}
-
-bool AllDigits(std::string_view s) {
-	if (s.empty() || s.size() > 18)
-		return false;
-	for (char c : s)
-		if (!std::isdigit(static_cast<unsigned char>(c)))
-			return false;
-	return true;
-}
+// Autotask ids are positive integers of at most 18 digits.
+constexpr size_t kMaxIdDigits = 18;
 
 void CheckAutotaskId(std::string_view what, std::string_view id) {
-	if (!AllDigits(id))
-		throw Error(sqlstate::kInvalidParameter, "invalid Autotask " + std::string(what) + " id",
-		            "The " + std::string(what) + " id \"" + std::string(id.substr(0, 40)) +
-		                "\" is not a positive integer.",
-		            "Use the id Autotask shows for the " + std::string(what) + " (a number).");
+	CheckNumericId("Autotask", what, id, kMaxIdDigits);
 }
 
 // ---- dates -------------------------------------------------------------------
-
-void CivilFromDays(long z, long &y, unsigned &m, unsigned &d) {
-	z += 719468;
-	const long era = (z >= 0 ? z : z - 146096) / 146097;
-	const unsigned doe = static_cast<unsigned>(z - era * 146097);
-	const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	y = static_cast<long>(yoe) + era * 400;
-	const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	const unsigned mp = (5 * doy + 2) / 153;
-	d = doy - (153 * mp + 2) / 5 + 1;
-	m = mp < 10 ? mp + 3 : mp - 9;
-	if (m <= 2)
-		++y;
-}
-
-// A strict YYYY-MM-DD date, or throws 22023 naming `what`.
-std::string ValidDate(std::string_view date, std::string_view what) {
-	bool ok = date.size() == 10;
-	if (ok) {
-		try {
-			ok = model::NormalizeDate(date) == date;
-		} catch (const Error &) {
-			ok = false;
-		}
-	}
-	if (!ok)
-		throw Error(sqlstate::kInvalidParameter, "invalid " + std::string(what),
-		            "\"" + std::string(date.substr(0, 40)) + "\" is not a date in the form YYYY-MM-DD.",
-		            "Pass a calendar date such as 2024-07-01.");
-	return std::string(date);
-}
-
-std::string AddDays(const std::string &date, long days) {
-	long y = std::strtol(date.substr(0, 4).c_str(), nullptr, 10);
-	unsigned m = static_cast<unsigned>(std::strtoul(date.substr(5, 2).c_str(), nullptr, 10));
-	unsigned d = static_cast<unsigned>(std::strtoul(date.substr(8, 2).c_str(), nullptr, 10));
-	long z = model::DaysFromCivil(y, m, d) + days;
-	CivilFromDays(z, y, m, d);
-	char buf[48]; // room for any long year: no truncation warning at -O2
-	std::snprintf(buf, sizeof buf, "%04ld-%02u-%02u", y, m, d);
-	return buf;
-}
 
 std::string TodayUtc() {
 	return model::TimestampFromEpochSeconds(std::to_string(static_cast<long long>(std::time(nullptr)))).substr(0, 10);
@@ -142,27 +55,7 @@ std::string UnitWindowItems(const std::string &date) {
 	       R"(},{"op":"gte","field":"endDate","value":)" + Quote(Midnight(AddDays(date, -1))) + "}";
 }
 
-// A whole number from a decimal (Autotask units are int32), or nullopt.
-std::optional<long long> WholeNumber(const model::Decimal &d) {
-	const std::string &s = d.str();
-	if (s.find('.') != std::string::npos || s.size() > 15)
-		return std::nullopt;
-	return std::strtoll(s.c_str(), nullptr, 10);
-}
-
 // ---- paging --------------------------------------------------------------------
-
-http::Request JsonRequest(http::Method method, std::string url, std::string body, std::string label) {
-	http::Request r;
-	r.method = method;
-	r.url = std::move(url);
-	r.headers.push_back({"Accept", "application/json"});
-	if (method != http::Method::kGet)
-		r.headers.push_back({"Content-Type", "application/json"});
-	r.body = std::move(body);
-	r.label = std::move(label);
-	return r;
-}
 
 // POST /V1.0/{entity}/query with the filter, then GET every
 // pageDetails.nextPageUrl until it is null. Next URLs must stay on the
@@ -173,46 +66,32 @@ void Query(const SendFn &send, const std::string &base, const AutotaskConnector:
            OnPage &&on_page) {
 	const std::string path = "/V1.0/" + std::string(entity) + "/query";
 	const std::string endpoint = "POST " + path;
-	const std::string origin = UrlOrigin(base);
+	NextPageLinks links(endpoint, JoinUrl(base, path), UrlOrigin(base), "pageDetails.nextPageUrl", settings.max_pages,
+	                    "billrecon only follows pagination links to the server in base_url (or the zone URL); check "
+	                    "base_url and any proxy in front of the API.");
 	http::Request request =
-	    JsonRequest(http::Method::kPost, JoinUrl(base, path), AutotaskConnector::QueryBody(settings.page_size, filter),
+	    JsonRequest(http::Method::kPost, links.url(), AutotaskConnector::QueryBody(settings.page_size, filter),
 	                std::string(phase) + " page 1");
-	std::unordered_set<std::string> visited{request.url};
 	for (long page = 1;; ++page) {
 		const std::string page_name = "page " + std::to_string(page);
-		const std::string url = request.url;
 		http::Response response = send(std::move(request));
 		json::Value root = json::ParseResponse(response.body, endpoint + " " + page_name);
 		json::Where where{endpoint, page_name, ""};
 		json::Object body(root, where);
-		const json::Value *items = body.OptionalArray("items");
-		if (items == nullptr)
-			body.Missing("items");
-		for (size_t i = 0; i < items->size(); ++i) {
-			json::Object o = json::Object::Item(*items, i, where);
+		const json::Value &items = body.RequiredArray("items");
+		for (size_t i = 0; i < items.size(); ++i) {
+			json::Object o = json::Object::Item(items, i, where);
 			std::string id = o.RequiredId("id");
 			o.SetRecordId(id);
 			on_item(o, id);
 		}
-		on_page(items->size());
+		on_page(items.size());
 		std::optional<json::Object> details = body.OptionalObject("pageDetails");
 		std::optional<std::string> next = details ? details->OptionalNonEmptyString("nextPageUrl") : std::nullopt;
 		if (!next)
 			break;
-		std::string resolved = ResolveUrl(response.url.empty() ? url : response.url, *next);
-		if (resolved.empty() || UrlOrigin(resolved) != origin)
-			throw Error(sqlstate::kDataException, "unexpected pagination link in vendor response",
-			            endpoint + " " + page_name + ": pageDetails.nextPageUrl is \"" + UrlForMessage(*next) +
-			                "\", which is not on " + origin,
-			            "billrecon only follows pagination links to the server in base_url (or the zone URL); check "
-			            "base_url and any proxy in front of the API.");
-		if (!visited.insert(resolved).second)
-			ThrowPaginationLoop(endpoint, page_name + " links back to \"" + UrlForMessage(resolved) +
-			                                  "\", which was already read");
-		if (page >= settings.max_pages)
-			ThrowTooManyPages(endpoint);
-		request = JsonRequest(http::Method::kGet, std::move(resolved), "",
-		                      std::string(phase) + " page " + std::to_string(page + 1));
+		links.Follow(response, *next, page_name);
+		request = JsonGet(links.url(), std::string(phase) + " page " + std::to_string(page + 1));
 	}
 }
 
@@ -228,12 +107,10 @@ struct Picklists {
 Picklists ParsePicklists(const json::Value &root, const std::string &endpoint) {
 	Picklists p;
 	json::Object body(root, json::Where{endpoint, "", ""});
-	const json::Value *fields = body.OptionalArray("fields");
-	if (fields == nullptr)
-		body.Missing("fields");
+	const json::Value &fields = body.RequiredArray("fields");
 	json::Where where{endpoint, "fields", ""};
-	for (size_t i = 0; i < fields->size(); ++i) {
-		json::Object f = json::Object::Item(*fields, i, where);
+	for (size_t i = 0; i < fields.size(); ++i) {
+		json::Object f = json::Object::Item(fields, i, where);
 		std::string name = Lower(f.OptionalString("name").value_or(""));
 		std::unordered_map<std::string, std::string> *target = nullptr;
 		if (name == "contracttype")
@@ -366,14 +243,7 @@ std::string AutotaskConnector::QueryBody(long max_records, std::string_view filt
 }
 
 model::BillingCycle AutotaskConnector::MapPeriodLabel(std::string_view label) {
-	std::string n = Lower(Trim(label));
-	if (n == "monthly")
-		return model::BillingCycle::kMonthly;
-	if (n == "quarterly")
-		return model::BillingCycle::kQuarterly;
-	if (n == "yearly" || n == "annual" || n == "annually")
-		return model::BillingCycle::kAnnual;
-	return model::BillingCycle::kOther;
+	return BillingCycleFromLabel(label);
 }
 
 http::Response AutotaskConnector::Send(http::Client &client, http::Request request, bool authenticated) {
@@ -403,10 +273,9 @@ const std::string &AutotaskConnector::ResolveBase(http::Client &client) {
 	// zoneInformation needs no credentials: ask without them.
 	const std::string endpoint = "GET /V1.0/zoneInformation";
 	http::Response response = Send(client,
-	                               JsonRequest(http::Method::kGet,
-	                                           JoinUrl(settings_.base_url, "/V1.0/zoneInformation") +
-	                                               "?user=" + http::UrlEncode(settings_.username),
-	                                           "", "zone lookup"),
+	                               JsonGet(JoinUrl(settings_.base_url, "/V1.0/zoneInformation") +
+	                                           "?user=" + http::UrlEncode(settings_.username),
+	                                       "zone lookup"),
 	                               false);
 	json::Value root = json::ParseResponse(response.body, endpoint);
 	json::Object o(root, json::Where{endpoint, "", ""});
@@ -434,14 +303,11 @@ const std::string &AutotaskConnector::ResolveBase(http::Client &client) {
 }
 
 SyncOutcome AutotaskConnector::Sync(const SyncRequest &request, http::Client &client, RecordSink &sink) {
-	SyncOutcome outcome;
-	const bool quick = request.mode == SyncMode::kQuick && request.since.has_value();
-	outcome.effective_mode = quick ? SyncMode::kQuick : SyncMode::kFull;
+	SyncOutcome outcome = QuickOrFullOutcome(request);
+	const bool quick = outcome.effective_mode == SyncMode::kQuick;
 	if (quick)
 		outcome.note = "autotask: only Companies are filtered by modification time (lastTrackedModifiedDateTime); "
 		               "contracts, contract services, their units and the service catalogue are read in full";
-	else if (request.mode == SyncMode::kQuick)
-		outcome.note = "no previous successful sync: quick sync ran as a full sync";
 	const std::string as_of = settings_.as_of_date.empty() ? TodayUtc() : ValidDate(settings_.as_of_date, "as-of date");
 	const std::string base = ResolveBase(client);
 	const SendFn send = [&](http::Request r) { return Send(client, std::move(r)); };
@@ -452,8 +318,8 @@ SyncOutcome AutotaskConnector::Sync(const SyncRequest &request, http::Client &cl
 	Picklists lists;
 	const std::string fields_endpoint = "GET /V1.0/Contracts/entityInformation/fields";
 	try {
-		http::Response r = send(JsonRequest(
-		    http::Method::kGet, JoinUrl(base, "/V1.0/Contracts/entityInformation/fields"), "", "contract picklists"));
+		http::Response r =
+		    send(JsonGet(JoinUrl(base, "/V1.0/Contracts/entityInformation/fields"), "contract picklists"));
 		lists = ParsePicklists(json::ParseResponse(r.body, fields_endpoint), fields_endpoint);
 	} catch (const http::HttpError &e) {
 		if (e.status() != 403 && e.status() != 404)
@@ -634,8 +500,7 @@ QuantityChangeResult AutotaskConnector::UpdateQuantity(http::Client &client, con
 	// The contract service: its contract, service and unit price.
 	const std::string path = "/V1.0/ContractServices/" + change.line_item_external_id;
 	const std::string endpoint = "GET " + path;
-	http::Response got = send(
-	    JsonRequest(http::Method::kGet, JoinUrl(base, path), "", "contract service " + change.line_item_external_id));
+	http::Response got = send(JsonGet(JoinUrl(base, path), "contract service " + change.line_item_external_id));
 	json::Value root = json::ParseResponse(got.body, endpoint);
 	json::Object body(root, json::Where{endpoint, "record id " + change.line_item_external_id, ""});
 	std::optional<json::Object> item = body.OptionalObject("item");
@@ -672,7 +537,7 @@ QuantityChangeResult AutotaskConnector::UpdateQuantity(http::Client &client, con
 	}
 	const long long delta = *target - *current;
 	std::string post = "{\"contractID\":" + contract + ",\"contractServiceID\":" + change.line_item_external_id;
-	if (service_id && AllDigits(*service_id))
+	if (service_id && AllDigits(*service_id, kMaxIdDigits))
 		post += ",\"serviceID\":" + *service_id;
 	post += ",\"effectiveDate\":" + Quote(Midnight(date)) + ",\"unitChange\":" + std::to_string(delta);
 	if (unit_price)
@@ -704,10 +569,8 @@ QuantityChangeResult AutotaskConnector::UpdateQuantity(http::Client &client, con
 
 std::unique_ptr<Connector> CreateAutotask(const IntegrationConfig &config, http::Client &client) {
 	ParsedConfig parsed = ParseConfig(config);
-	AutotaskConnector::Settings settings;
-	settings.base_url = config.base_url;
+	auto settings = PagedSettings<AutotaskConnector::Settings>(config, parsed);
 	settings.username = parsed.Credential("username");
-	settings.page_size = parsed.IntOption("page_size", 500);
 	settings.requests_per_hour = parsed.IntOption("requests_per_hour", AutotaskConnector::kDefaultRequestsPerHour);
 	settings.zone_lookup = parsed.IntOption("zone_lookup", 0) != 0;
 	const std::string code = parsed.Credential("integration_code");

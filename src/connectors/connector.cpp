@@ -1,10 +1,14 @@
 #include "connectors/connector.hpp"
 
 #include "connectors/connector_util.hpp"
+#include "http/url.hpp"
 #include "model/error.hpp"
+#include "model/timestamp.hpp"
 
 #include <cctype>
 #include <cstdio>
+#include <cstdlib>
+#include <utility>
 
 namespace billrecon::connectors {
 
@@ -12,14 +16,9 @@ const char *SyncModeName(SyncMode m) noexcept {
 	return m == SyncMode::kQuick ? "quick" : "full";
 }
 
-namespace {
+// ---- URLs --------------------------------------------------------------------------
 
-std::string Lower(std::string_view s) {
-	std::string out(s);
-	for (char &c : out)
-		c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-	return out;
-}
+namespace {
 
 bool HostChar(char c) {
 	return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_';
@@ -173,30 +172,249 @@ std::string ResolveUrl(std::string_view response_url, std::string_view ref) {
 			return origin.substr(0, origin.find("://") + 1) + std::string(ref);
 		return origin + std::string(ref);
 	}
-	if (ref.front() == '?')
-		return origin + UrlPath(response_url) + std::string(ref);
+	if (ref.front() == '?') {
+		const std::optional<http::UrlParts> parts = http::ParseUrl(response_url);
+		return parts ? origin + parts->path + std::string(ref) : "";
+	}
 	return "";
 }
 
-std::string UrlPath(std::string_view url) {
-	std::string why;
-	std::optional<UrlParts> p = ParseUrl(url, why);
-	if (!p)
-		return "";
-	return p->path.empty() ? "/" : p->path;
+// ---- text --------------------------------------------------------------------------
+
+std::string Lower(std::string_view s) {
+	std::string out(s);
+	for (char &c : out)
+		c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+	return out;
 }
 
-void ThrowPaginationLoop(std::string_view endpoint, std::string_view detail) {
-	throw Error(sqlstate::kDataException, "pagination loop in vendor response",
-	            std::string(endpoint) + ": " + std::string(detail),
-	            "The vendor's API keeps returning pages already read; retry later, and report it to the vendor if "
-	            "it persists.");
+std::string_view Trim(std::string_view s) {
+	while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front())))
+		s.remove_prefix(1);
+	while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back())))
+		s.remove_suffix(1);
+	return s;
 }
 
-void ThrowTooManyPages(std::string_view endpoint) {
-	throw Error(sqlstate::kProgramLimit, "too many pages in vendor response",
-	            std::string(endpoint) + ": more than " + std::to_string(kMaxPagesPerEndpoint) + " pages",
-	            "Raise the page_size option, or report the endpoint to the billrecon maintainers.");
+std::string Join(const std::vector<std::string> &items, std::string_view sep) {
+	std::string out;
+	for (size_t i = 0; i < items.size(); ++i) {
+		if (i > 0)
+			out += sep;
+		out += items[i];
+	}
+	return out;
+}
+
+std::string JoinFirst(const std::vector<std::string> &items, size_t max) {
+	std::string out;
+	for (size_t i = 0; i < items.size() && i < max; ++i)
+		out += (i ? ", " : "") + items[i];
+	if (items.size() > max)
+		out += ", ...";
+	return out;
+}
+
+std::string ReplaceAll(std::string_view text, std::string_view placeholder, std::string_view value) {
+	std::string out;
+	size_t i = 0;
+	for (;;) {
+		size_t at = text.find(placeholder, i);
+		if (at == std::string_view::npos) {
+			out += text.substr(i);
+			return out;
+		}
+		out += text.substr(i, at - i);
+		out += value;
+		i = at + placeholder.size();
+	}
+}
+
+std::optional<std::string> DomainOfWebsite(std::string_view website) {
+	std::string s = Lower(Trim(website));
+	size_t sep = s.find("://");
+	if (sep != std::string::npos)
+		s = s.substr(sep + 3);
+	s = s.substr(0, s.find_first_of("/?#:"));
+	if (s.compare(0, 4, "www.") == 0)
+		s = s.substr(4);
+	if (s.empty() || s.find('.') == std::string::npos || s.front() == '.' || s.back() == '.')
+		return std::nullopt;
+	for (char c : s)
+		if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.')
+			return std::nullopt;
+	return s;
+}
+
+model::BillingCycle BillingCycleFromLabel(std::string_view label) {
+	std::string n = Lower(Trim(label));
+	if (n == "monthly")
+		return model::BillingCycle::kMonthly;
+	if (n == "quarterly")
+		return model::BillingCycle::kQuarterly;
+	if (n == "annual" || n == "annually" || n == "yearly")
+		return model::BillingCycle::kAnnual;
+	return model::BillingCycle::kOther;
+}
+
+// ---- numbers and ids ---------------------------------------------------------------
+
+bool AllDigits(std::string_view s, size_t max_size) {
+	if (s.empty() || s.size() > max_size)
+		return false;
+	for (char c : s)
+		if (!std::isdigit(static_cast<unsigned char>(c)))
+			return false;
+	return true;
+}
+
+void CheckNumericId(std::string_view vendor, std::string_view what, std::string_view id, size_t max_digits) {
+	if (!AllDigits(id, max_digits))
+		throw Error(sqlstate::kInvalidParameter, "invalid " + std::string(vendor) + " " + std::string(what) + " id",
+		            "The " + std::string(what) + " id \"" + std::string(id.substr(0, 40)) +
+		                "\" is not a positive integer.",
+		            "Use the id " + std::string(vendor) + " shows for the " + std::string(what) + " (a number).");
+}
+
+bool IsGuid(std::string_view s) {
+	if (s.size() != 36)
+		return false;
+	for (size_t i = 0; i < s.size(); ++i) {
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (s[i] != '-')
+				return false;
+		} else if (!std::isxdigit(static_cast<unsigned char>(s[i]))) {
+			return false;
+		}
+	}
+	return true;
+}
+
+std::optional<long long> WholeNumber(const model::Decimal &d) {
+	const std::string &s = d.str();
+	if (s.find('.') != std::string::npos || s.size() > 15)
+		return std::nullopt;
+	return std::strtoll(s.c_str(), nullptr, 10);
+}
+
+std::optional<long long> JsonInteger(const json::Value &v) {
+	if (!v.IsNumber() || !model::Decimal::IsValid(v.text()))
+		return std::nullopt;
+	return WholeNumber(model::Decimal::Parse(v.text()));
+}
+
+// ---- dates -------------------------------------------------------------------------
+
+std::string ValidDate(std::string_view date, std::string_view what) {
+	bool ok = date.size() == 10;
+	if (ok) {
+		try {
+			ok = model::NormalizeDate(date) == date;
+		} catch (const Error &) {
+			ok = false;
+		}
+	}
+	if (!ok)
+		throw Error(sqlstate::kInvalidParameter, "invalid " + std::string(what),
+		            "\"" + std::string(date.substr(0, 40)) + "\" is not a date in the form YYYY-MM-DD.",
+		            "Pass a calendar date such as 2024-07-01.");
+	return std::string(date);
+}
+
+std::string AddDays(const std::string &date, long days) {
+	long y = std::strtol(date.substr(0, 4).c_str(), nullptr, 10);
+	unsigned m = static_cast<unsigned>(std::strtoul(date.substr(5, 2).c_str(), nullptr, 10));
+	unsigned d = static_cast<unsigned>(std::strtoul(date.substr(8, 2).c_str(), nullptr, 10));
+	model::CivilFromDays(model::DaysFromCivil(y, m, d) + days, y, m, d);
+	char buf[48]; // room for any long year: no truncation warning at -O2
+	std::snprintf(buf, sizeof buf, "%04ld-%02u-%02u", y, m, d);
+	return buf;
+}
+
+// ---- requests and bodies -----------------------------------------------------------
+
+http::Request JsonRequest(http::Method method, std::string url, std::string body, std::string label,
+                          std::string_view accept) {
+	http::Request r;
+	r.method = method;
+	r.url = std::move(url);
+	r.headers.push_back({"Accept", std::string(accept)});
+	if (method != http::Method::kGet)
+		r.headers.push_back({"Content-Type", kJsonMediaType});
+	r.body = std::move(body);
+	r.label = std::move(label);
+	return r;
+}
+
+http::Request JsonGet(std::string url, std::string label, std::string_view accept) {
+	return JsonRequest(http::Method::kGet, std::move(url), "", std::move(label), accept);
+}
+
+void AppendJson(std::string &out, const json::Value &v) {
+	switch (v.type()) {
+	case json::Type::kNull:
+		out += "null";
+		break;
+	case json::Type::kBool:
+		out += v.GetBool() ? "true" : "false";
+		break;
+	case json::Type::kNumber:
+		out += v.text();
+		break;
+	case json::Type::kString:
+		json::AppendQuoted(out, v.text());
+		break;
+	case json::Type::kArray:
+		out += '[';
+		for (size_t i = 0; i < v.size(); ++i) {
+			if (i > 0)
+				out += ',';
+			AppendJson(out, v.at(i));
+		}
+		out += ']';
+		break;
+	case json::Type::kObject:
+		out += '{';
+		for (size_t i = 0; i < v.size(); ++i) {
+			if (i > 0)
+				out += ',';
+			json::AppendQuoted(out, v.key(i));
+			out += ':';
+			AppendJson(out, v.at(i));
+		}
+		out += '}';
+		break;
+	}
+}
+
+// ---- syncs and auth ----------------------------------------------------------------
+
+SyncOutcome FullSyncOutcome(const SyncRequest &request, std::string_view note) {
+	SyncOutcome outcome;
+	outcome.effective_mode = SyncMode::kFull;
+	if (request.mode == SyncMode::kQuick)
+		outcome.note = std::string(note);
+	return outcome;
+}
+
+SyncOutcome QuickOrFullOutcome(const SyncRequest &request) {
+	SyncOutcome outcome;
+	const bool quick = request.mode == SyncMode::kQuick && request.since.has_value();
+	outcome.effective_mode = quick ? SyncMode::kQuick : SyncMode::kFull;
+	if (request.mode == SyncMode::kQuick && !quick)
+		outcome.note = "no previous successful sync: quick sync ran as a full sync";
+	return outcome;
+}
+
+http::OAuth2Config ClientCredentialsGrant(std::string token_url, std::string client_id, std::string client_secret,
+                                          http::OAuth2Config::BodyStyle body_style) {
+	http::OAuth2Config oauth;
+	oauth.token_url = std::move(token_url);
+	oauth.grant = http::OAuth2Config::Grant::kClientCredentials;
+	oauth.body_style = body_style;
+	oauth.client_id = std::move(client_id);
+	oauth.client_secret = std::move(client_secret);
+	return oauth;
 }
 
 } // namespace billrecon::connectors

@@ -1,18 +1,15 @@
 #include "connectors/connectwise.hpp"
 
 #include "connectors/connector_util.hpp"
+#include "connectors/paging.hpp"
 #include "http/auth.hpp"
 #include "json/reader.hpp"
 #include "model/error.hpp"
 #include "model/timestamp.hpp"
 
-#include <cctype>
-#include <cstdio>
-#include <cstdlib>
 #include <deque>
 #include <functional>
 #include <unordered_map>
-#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -20,20 +17,8 @@ namespace billrecon::connectors {
 
 namespace {
 
-std::string Lower(std::string_view s) {
-	std::string out(s);
-	for (char &c : out)
-		c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-	return out;
-}
-
-std::string_view Trim(std::string_view s) {
-	while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front())))
-		s.remove_prefix(1);
-	while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back())))
-		s.remove_suffix(1);
-	return s;
-}
+// ConnectWise ids are positive integers of at most 19 digits.
+constexpr size_t kMaxIdDigits = 19;
 
 // True when the space-separated rel list contains `want` (RFC 8288: relation
 // types compare case-insensitively).
@@ -58,32 +43,26 @@ bool RelHas(std::string_view rels, std::string_view want) {
 class LinkPager {
 public:
 	LinkPager(std::string endpoint, std::string first_url, long max_pages)
-	    : endpoint_(std::move(endpoint)), url_(std::move(first_url)), origin_(UrlOrigin(url_)),
-	      max_pages_(max_pages) {
-		visited_.insert(url_);
+	    : links_(std::move(endpoint), first_url, UrlOrigin(first_url), "Link rel=\"next\"", max_pages) {
 	}
 
 	bool done() const noexcept {
 		return done_;
 	}
 	long page() const noexcept {
-		return page_;
+		return links_.pages();
 	}
 	const std::string &endpoint() const noexcept {
-		return endpoint_;
+		return links_.endpoint();
 	}
 	// "GET /company/companies page 2": names the page in parse errors.
 	std::string PageWhat() const {
-		return endpoint_ + " page " + std::to_string(page_);
+		return endpoint() + " page " + std::to_string(page());
 	}
 
 	http::Request MakeRequest(std::string_view phase) const {
-		http::Request r;
-		r.method = http::Method::kGet;
-		r.url = url_;
-		r.headers.push_back({"Accept", ConnectWiseConnector::kAccept});
-		r.label = std::string(phase) + " page " + std::to_string(page_);
-		return r;
+		return JsonGet(links_.url(), std::string(phase) + " page " + std::to_string(page()),
+		               ConnectWiseConnector::kAccept);
 	}
 
 	void Advance(const http::Response &response) {
@@ -101,54 +80,18 @@ public:
 			done_ = true;
 			return;
 		}
-		std::string resolved = ResolveUrl(response.url.empty() ? url_ : response.url, next);
-		if (resolved.empty() || UrlOrigin(resolved) != origin_)
-			throw Error(sqlstate::kDataException, "unexpected pagination link in vendor response",
-			            endpoint_ + " page " + std::to_string(page_) + ": Link rel=\"next\" is \"" +
-			                UrlForMessage(next) + "\", which is not on " + origin_,
-			            "billrecon only follows pagination links to the server in base_url; check base_url and "
-			            "any proxy in front of the API.");
-		if (!visited_.insert(resolved).second)
-			ThrowPaginationLoop(endpoint_, "page " + std::to_string(page_) + " links back to \"" +
-			                                   UrlForMessage(resolved) + "\", which was already read");
-		if (page_ >= max_pages_)
-			ThrowTooManyPages(endpoint_);
-		url_ = std::move(resolved);
-		++page_;
+		links_.Follow(response, next, "page " + std::to_string(page()));
 	}
 
 private:
-	std::string endpoint_;
-	std::string url_;
-	std::string origin_;
-	long max_pages_;
-	long page_ = 1;
+	NextPageLinks links_;
 	bool done_ = false;
-	std::unordered_set<std::string> visited_;
 };
 
 struct AgreementRef {
 	std::string id;
 	std::string company_id;
 };
-
-// The registrable-looking host of a website field ("https://www.Harbor.com/x"
-// -> "harbor.com"), or nullopt when it does not look like a domain.
-std::optional<std::string> DomainOfWebsite(std::string_view website) {
-	std::string s = Lower(Trim(website));
-	size_t sep = s.find("://");
-	if (sep != std::string::npos)
-		s = s.substr(sep + 3);
-	s = s.substr(0, s.find_first_of("/?#:"));
-	if (s.compare(0, 4, "www.") == 0)
-		s = s.substr(4);
-	if (s.empty() || s.find('.') == std::string::npos || s.front() == '.' || s.back() == '.')
-		return std::nullopt;
-	for (char c : s)
-		if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.')
-			return std::nullopt;
-	return s;
-}
 
 std::optional<std::string> LastUpdated(const json::Object &o) {
 	std::optional<json::Object> info = o.OptionalObject("_info");
@@ -250,14 +193,7 @@ ConnectWiseConnector::ConnectWiseConnector(Settings settings) : settings_(std::m
 }
 
 model::BillingCycle ConnectWiseConnector::MapBillingCycle(std::string_view name) {
-	std::string n = Lower(Trim(name));
-	if (n == "monthly")
-		return model::BillingCycle::kMonthly;
-	if (n == "quarterly")
-		return model::BillingCycle::kQuarterly;
-	if (n == "annual" || n == "annually" || n == "yearly")
-		return model::BillingCycle::kAnnual;
-	return model::BillingCycle::kOther;
+	return BillingCycleFromLabel(name);
 }
 
 std::string ConnectWiseConnector::LastUpdatedCondition(std::string_view since_iso) {
@@ -269,11 +205,8 @@ std::string ConnectWiseConnector::LastUpdatedCondition(std::string_view since_is
 }
 
 SyncOutcome ConnectWiseConnector::Sync(const SyncRequest &request, http::Client &client, RecordSink &sink) {
-	SyncOutcome outcome;
-	const bool quick = request.mode == SyncMode::kQuick && request.since.has_value();
-	outcome.effective_mode = quick ? SyncMode::kQuick : SyncMode::kFull;
-	if (request.mode == SyncMode::kQuick && !quick)
-		outcome.note = "no previous successful sync: quick sync ran as a full sync";
+	SyncOutcome outcome = QuickOrFullOutcome(request);
+	const bool quick = outcome.effective_mode == SyncMode::kQuick;
 	const std::string condition =
 	    quick ? "&conditions=" + http::UrlEncode(LastUpdatedCondition(*request.since)) : std::string();
 	const std::string paging = "?page=1&pageSize=" + std::to_string(settings_.page_size);
@@ -415,16 +348,8 @@ SyncOutcome ConnectWiseConnector::Sync(const SyncRequest &request, http::Client 
 
 namespace {
 
-void CheckNumericId(std::string_view what, std::string_view id) {
-	bool ok = !id.empty() && id.size() <= 19;
-	for (char c : id)
-		ok = ok && std::isdigit(static_cast<unsigned char>(c));
-	if (!ok) {
-		std::string shown(id.substr(0, 40));
-		throw Error(sqlstate::kInvalidParameter, "invalid ConnectWise " + std::string(what) + " id",
-		            "The " + std::string(what) + " id \"" + shown + "\" is not a positive integer.",
-		            "Use the id ConnectWise shows for the " + std::string(what) + " (a number).");
-	}
+void CheckCwId(std::string_view what, std::string_view id) {
+	CheckNumericId("ConnectWise", what, id, kMaxIdDigits);
 }
 
 } // namespace
@@ -433,19 +358,15 @@ std::optional<model::Decimal> ConnectWiseConnector::UpdateAdditionQuantity(http:
                                                                            std::string_view agreement_id,
                                                                            std::string_view addition_id,
                                                                            const model::Decimal &quantity) {
-	CheckNumericId("agreement", agreement_id);
-	CheckNumericId("addition", addition_id);
+	CheckCwId("agreement", agreement_id);
+	CheckCwId("addition", addition_id);
 	std::string path =
 	    "/finance/agreements/" + std::string(agreement_id) + "/additions/" + std::string(addition_id);
-	http::Request r;
-	r.method = http::Method::kPatch;
-	r.url = JoinUrl(settings_.base_url, path);
-	r.headers.push_back({"Accept", kAccept});
-	r.headers.push_back({"Content-Type", "application/json"});
 	// Decimal's canonical text ("40", "-2.5") is a valid JSON number literal.
-	r.body = "[{\"op\":\"replace\",\"path\":\"quantity\",\"value\":" + quantity.str() + "}]";
-	r.label = "update quantity of addition " + std::string(addition_id);
-	http::Response response = client.Send(std::move(r));
+	http::Response response = client.Send(
+	    JsonRequest(http::Method::kPatch, JoinUrl(settings_.base_url, path),
+	                "[{\"op\":\"replace\",\"path\":\"quantity\",\"value\":" + quantity.str() + "}]",
+	                "update quantity of addition " + std::string(addition_id), kAccept));
 	if (Trim(response.body).empty())
 		return std::nullopt;
 	json::Value root = json::ParseResponse(response.body, "PATCH " + path);
@@ -455,97 +376,9 @@ std::optional<model::Decimal> ConnectWiseConnector::UpdateAdditionQuantity(http:
 
 namespace {
 
-void CivilFromDays(long z, long &y, unsigned &m, unsigned &d) {
-	z += 719468;
-	const long era = (z >= 0 ? z : z - 146096) / 146097;
-	const unsigned doe = static_cast<unsigned>(z - era * 146097);
-	const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	y = static_cast<long>(yoe) + era * 400;
-	const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	const unsigned mp = (5 * doy + 2) / 153;
-	d = doy - (153 * mp + 2) / 5 + 1;
-	m = mp < 10 ? mp + 3 : mp - 9;
-	if (m <= 2)
-		++y;
-}
-
-// A strict YYYY-MM-DD effective date, or throws 22023.
-std::string ValidEffectiveDate(std::string_view date) {
-	bool ok = date.size() == 10;
-	if (ok) {
-		try {
-			ok = model::NormalizeDate(date) == date;
-		} catch (const Error &) {
-			ok = false;
-		}
-	}
-	if (!ok)
-		throw Error(sqlstate::kInvalidParameter, "invalid effective date",
-		            "\"" + std::string(date.substr(0, 40)) + "\" is not a date in the form YYYY-MM-DD.",
-		            "Pass a calendar date such as 2024-07-01.");
-	return std::string(date);
-}
-
-std::string AddDays(const std::string &date, long days) {
-	long y = std::strtol(date.substr(0, 4).c_str(), nullptr, 10);
-	unsigned m = static_cast<unsigned>(std::strtoul(date.substr(5, 2).c_str(), nullptr, 10));
-	unsigned d = static_cast<unsigned>(std::strtoul(date.substr(8, 2).c_str(), nullptr, 10));
-	CivilFromDays(model::DaysFromCivil(y, m, d) + days, y, m, d);
-	char buf[48]; // room for any long year: no truncation warning at -O2
-	std::snprintf(buf, sizeof buf, "%04ld-%02u-%02u", y, m, d);
-	return buf;
-}
-
 // ConnectWise's form of a calendar date: midnight UTC.
 std::string CwDate(const std::string &date) {
 	return date + "T00:00:00Z";
-}
-
-// Writes a parsed value back as JSON; numbers keep the vendor's literal.
-void AppendJson(std::string &out, const json::Value &v) {
-	switch (v.type()) {
-	case json::Type::kNull:
-		out += "null";
-		break;
-	case json::Type::kBool:
-		out += v.GetBool() ? "true" : "false";
-		break;
-	case json::Type::kNumber:
-		out += v.text();
-		break;
-	case json::Type::kString:
-		json::AppendQuoted(out, v.text());
-		break;
-	case json::Type::kArray:
-		out += '[';
-		for (size_t i = 0; i < v.size(); ++i) {
-			if (i > 0)
-				out += ',';
-			AppendJson(out, v.at(i));
-		}
-		out += ']';
-		break;
-	case json::Type::kObject:
-		out += '{';
-		for (size_t i = 0; i < v.size(); ++i) {
-			if (i > 0)
-				out += ',';
-			json::AppendQuoted(out, v.key(i));
-			out += ':';
-			AppendJson(out, v.at(i));
-		}
-		out += '}';
-		break;
-	}
-}
-
-bool Digits(std::string_view s) {
-	if (s.empty() || s.size() > 19)
-		return false;
-	for (char c : s)
-		if (!std::isdigit(static_cast<unsigned char>(c)))
-			return false;
-	return true;
 }
 
 // One addition as read for write-back.
@@ -555,18 +388,14 @@ struct AdditionRead {
 };
 
 AdditionRead GetAddition(http::Client &client, const std::string &base_url, const QuantityChange &change) {
-	CheckNumericId("agreement", change.agreement_external_id);
-	CheckNumericId("addition", change.line_item_external_id);
+	CheckCwId("agreement", change.agreement_external_id);
+	CheckCwId("addition", change.line_item_external_id);
 	const std::string path =
 	    "/finance/agreements/" + change.agreement_external_id + "/additions/" + change.line_item_external_id;
-	http::Request r;
-	r.method = http::Method::kGet;
-	r.url = JoinUrl(base_url, path);
-	r.headers.push_back({"Accept", ConnectWiseConnector::kAccept});
-	r.label = "addition " + change.line_item_external_id;
 	AdditionRead read;
 	read.endpoint = "GET " + path;
-	http::Response response = client.Send(std::move(r));
+	http::Response response = client.Send(
+	    JsonGet(JoinUrl(base_url, path), "addition " + change.line_item_external_id, ConnectWiseConnector::kAccept));
 	read.root = json::ParseResponse(response.body, read.endpoint);
 	return read;
 }
@@ -582,7 +411,8 @@ std::optional<Successor> FindSuccessor(http::Client &client, const ConnectWiseCo
                                        const QuantityChange &change, const std::string &product_id,
                                        const std::string &date) {
 	const std::string path = "/finance/agreements/" + change.agreement_external_id + "/additions";
-	const std::string condition = "product/id = " + (Digits(product_id) ? product_id : "\"" + product_id + "\"");
+	const std::string condition =
+	    "product/id = " + (AllDigits(product_id, kMaxIdDigits) ? product_id : "\"" + product_id + "\"");
 	LinkPager pager("GET " + path,
 	                JoinUrl(settings.base_url, path) + "?page=1&pageSize=" + std::to_string(settings.page_size) +
 	                    "&conditions=" + http::UrlEncode(condition),
@@ -608,20 +438,13 @@ std::optional<Successor> FindSuccessor(http::Client &client, const ConnectWiseCo
 }
 
 http::Request JsonWrite(http::Method method, std::string url, std::string body, std::string label) {
-	http::Request r;
-	r.method = method;
-	r.url = std::move(url);
-	r.headers.push_back({"Accept", ConnectWiseConnector::kAccept});
-	r.headers.push_back({"Content-Type", "application/json"});
-	r.body = std::move(body);
-	r.label = std::move(label);
-	return r;
+	return JsonRequest(method, std::move(url), std::move(body), std::move(label), ConnectWiseConnector::kAccept);
 }
 
 } // namespace
 
 model::Decimal ConnectWiseConnector::ReadQuantity(http::Client &client, const QuantityChange &change) {
-	const std::string date = ValidEffectiveDate(change.effective_date);
+	const std::string date = ValidDate(change.effective_date, "effective date");
 	AdditionRead read = GetAddition(client, settings_.base_url, change);
 	json::Object a(read.root, json::Where{read.endpoint, "record id " + change.line_item_external_id, ""});
 	std::optional<std::string> cancelled = a.OptionalDate("cancelledDate");
@@ -633,7 +456,7 @@ model::Decimal ConnectWiseConnector::ReadQuantity(http::Client &client, const Qu
 }
 
 QuantityChangeResult ConnectWiseConnector::UpdateQuantity(http::Client &client, const QuantityChange &change) {
-	const std::string date = ValidEffectiveDate(change.effective_date);
+	const std::string date = ValidDate(change.effective_date, "effective date");
 	AdditionRead read = GetAddition(client, settings_.base_url, change);
 	json::Object a(read.root, json::Where{read.endpoint, "record id " + change.line_item_external_id, ""});
 	const model::Decimal quantity = a.RequiredDecimal("quantity");
@@ -735,9 +558,7 @@ QuantityChangeResult ConnectWiseConnector::UpdateQuantity(http::Client &client, 
 
 std::unique_ptr<Connector> CreateConnectWise(const IntegrationConfig &config, http::Client &client) {
 	ParsedConfig parsed = ParseConfig(config);
-	ConnectWiseConnector::Settings settings;
-	settings.base_url = config.base_url;
-	settings.page_size = parsed.IntOption("page_size", 1000);
+	auto settings = PagedSettings<ConnectWiseConnector::Settings>(config, parsed);
 	client.SetAuth(http::MakeBasicAuth(parsed.Credential("company_id") + "+" + parsed.Credential("public_key"),
 	                                   parsed.Credential("private_key"),
 	                                   {{"clientId", parsed.Credential("client_id")}}));

@@ -1,10 +1,10 @@
 #include "connectors/csv_usage.hpp"
 
+#include "connectors/connector_util.hpp"
 #include "model/decimal.hpp"
 #include "model/error.hpp"
 #include "model/timestamp.hpp"
 
-#include <cctype>
 #include <map>
 #include <unordered_map>
 
@@ -27,14 +27,9 @@ std::string Shown(std::string_view v) {
 	return "\"" + s + "\"";
 }
 
-std::string Lower(std::string_view s) {
-	std::string out(s);
-	for (char &c : out)
-		c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-	return out;
-}
-
-std::string Trim(std::string_view s) {
+// Without leading and trailing spaces and tabs (only those, unlike
+// connectors::Trim).
+std::string TrimBlanks(std::string_view s) {
 	size_t b = 0, e = s.size();
 	while (b < e && (s[b] == ' ' || s[b] == '\t'))
 		++b;
@@ -151,7 +146,7 @@ CsvUsage ParseCsvUsage(std::string_view text) {
 	{
 		std::string header;
 		for (size_t f = 0; f < records[0].size(); ++f)
-			header += (f ? "," : "") + Lower(Trim(records[0][f]));
+			header += (f ? "," : "") + Lower(TrimBlanks(records[0][f]));
 		if (header != kCsvUsageHeader)
 			Fail(lines[0], "the header is " + Shown(header) + ", expected " + kCsvUsageHeader);
 	}
@@ -163,7 +158,7 @@ CsvUsage ParseCsvUsage(std::string_view text) {
 		const size_t line = lines[r];
 		if (f.size() != kColumns)
 			Fail(line, "expected " + std::to_string(kColumns) + " fields, found " + std::to_string(f.size()));
-		std::string account_id = Trim(f[0]), account_name = Trim(f[1]);
+		std::string account_id = TrimBlanks(f[0]), account_name = TrimBlanks(f[1]);
 		if (account_id.empty())
 			Fail(line, "account_id is empty");
 		if (account_name.empty())
@@ -181,14 +176,14 @@ CsvUsage ParseCsvUsage(std::string_view text) {
 
 		model::UsageRecord u;
 		u.account_external_id = account_id;
-		u.kind = ParseKind(line, Trim(f[2]));
-		std::string product = Trim(f[3]);
+		u.kind = ParseKind(line, TrimBlanks(f[2]));
+		std::string product = TrimBlanks(f[3]);
 		bool counted = u.kind == model::UsageKind::kLicence || u.kind == model::UsageKind::kSubscription;
 		if (product.empty() && counted)
 			Fail(line, "product is required for kind " + std::string(model::UsageKindName(u.kind)));
 		if (!product.empty())
 			u.product = product;
-		std::string quantity = Trim(f[4]);
+		std::string quantity = TrimBlanks(f[4]);
 		if (quantity.empty()) {
 			if (counted)
 				Fail(line, "quantity is required for kind " + std::string(model::UsageKindName(u.kind)));
@@ -200,18 +195,18 @@ CsvUsage ParseCsvUsage(std::string_view text) {
 			if (u.quantity.IsNegative())
 				Fail(line, "quantity " + Shown(quantity) + " is negative");
 		}
-		std::string device_class = Trim(f[5]);
+		std::string device_class = TrimBlanks(f[5]);
 		if (!device_class.empty()) {
 			if (u.kind != model::UsageKind::kDevice)
 				Fail(line, "device_class is only for kind device");
 			u.device_class = ParseClass(line, device_class);
 		}
-		if (std::string os = Trim(f[6]); !os.empty())
+		if (std::string os = TrimBlanks(f[6]); !os.empty())
 			u.os_name = os;
-		std::string name = Trim(f[7]);
+		std::string name = TrimBlanks(f[7]);
 		if (!name.empty())
 			u.device_name = name;
-		if (std::string last = Trim(f[8]); !last.empty()) {
+		if (std::string last = TrimBlanks(f[8]); !last.empty()) {
 			try {
 				u.last_active_at = model::NormalizeTimestamp(last);
 			} catch (const Error &) {

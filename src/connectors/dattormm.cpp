@@ -1,38 +1,20 @@
 #include "connectors/dattormm.hpp"
 
 #include "connectors/connector_util.hpp"
+#include "connectors/paging.hpp"
 #include "http/auth.hpp"
 #include "json/reader.hpp"
 #include "model/error.hpp"
 #include "model/timestamp.hpp"
 
 #include <algorithm>
-#include <cctype>
 #include <functional>
-#include <unordered_set>
 #include <utility>
 #include <vector>
 
 namespace billrecon::connectors {
 
 namespace {
-
-std::string_view Trim(std::string_view s) {
-	while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front())))
-		s.remove_prefix(1);
-	while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back())))
-		s.remove_suffix(1);
-	return s;
-}
-
-bool AllDigits(std::string_view s) {
-	if (s.empty())
-		return false;
-	for (char c : s)
-		if (!std::isdigit(static_cast<unsigned char>(c)))
-			return false;
-	return true;
-}
 
 // lastSeen as the OpenAPI declares it (an ISO 8601 string) or as some
 // clients see it (milliseconds since the epoch, as a number or a string of
@@ -60,41 +42,25 @@ void FetchPages(http::Client &client, const DattoRmmConnector::Settings &setting
                 const char *list_key, std::string_view phase,
                 const std::function<void(const json::Value &, const json::Where &)> &on_page) {
 	const std::string endpoint = "GET " + path;
-	const std::string origin = UrlOrigin(settings.base_url);
-	std::string url = JoinUrl(settings.base_url, path) + "?page=0&max=" + std::to_string(settings.page_size);
-	std::unordered_set<std::string> visited{url};
+	NextPageLinks links(endpoint,
+	                    JoinUrl(settings.base_url, path) + "?page=0&max=" + std::to_string(settings.page_size),
+	                    UrlOrigin(settings.base_url), "pageDetails.nextPageUrl", settings.max_pages,
+	                    "billrecon only follows pagination links to the server in base_url; check base_url (the "
+	                    "platform's API URL, e.g. https://merlot-api.centrastage.net).");
 	for (long page = 0;; ++page) {
-		http::Request request;
-		request.method = http::Method::kGet;
-		request.url = url;
-		request.headers.push_back({"Accept", "application/json"});
-		request.label = std::string(phase) + " page " + std::to_string(page);
-		http::Response response = client.Send(std::move(request));
+		http::Response response =
+		    client.Send(JsonGet(links.url(), std::string(phase) + " page " + std::to_string(page)));
 		const std::string record = "page " + std::to_string(page);
 		json::Value root = json::ParseResponse(response.body, endpoint + " " + record);
 		json::Where where{endpoint, record, ""};
 		json::Object body(root, where);
-		const json::Value *items = body.OptionalArray(list_key);
-		if (items == nullptr)
-			body.Missing(list_key);
+		const json::Value &items = body.RequiredArray(list_key);
 		json::Object details = body.RequiredObject("pageDetails");
 		std::optional<std::string> next = details.OptionalNonEmptyString("nextPageUrl");
-		on_page(*items, where);
+		on_page(items, where);
 		if (!next)
 			return;
-		std::string resolved = ResolveUrl(response.url.empty() ? url : response.url, *next);
-		if (resolved.empty() || UrlOrigin(resolved) != origin)
-			throw Error(sqlstate::kDataException, "unexpected pagination link in vendor response",
-			            endpoint + " " + record + ": pageDetails.nextPageUrl is \"" + UrlForMessage(*next) +
-			                "\", which is not on " + origin,
-			            "billrecon only follows pagination links to the server in base_url; check base_url (the "
-			            "platform's API URL, e.g. https://merlot-api.centrastage.net).");
-		if (!visited.insert(resolved).second)
-			ThrowPaginationLoop(endpoint, record + " links back to \"" + UrlForMessage(resolved) +
-			                                  "\", which was already read");
-		if (page + 1 >= settings.max_pages)
-			ThrowTooManyPages(endpoint);
-		url = std::move(resolved);
+		links.Follow(response, *next, record);
 	}
 }
 
@@ -155,10 +121,7 @@ model::DeviceClass DattoRmmConnector::MapDeviceClass(std::optional<std::string_v
 }
 
 SyncOutcome DattoRmmConnector::Sync(const SyncRequest &request, http::Client &client, RecordSink &sink) {
-	SyncOutcome outcome;
-	outcome.effective_mode = SyncMode::kFull;
-	if (request.mode == SyncMode::kQuick)
-		outcome.note = kQuickFallbackNote;
+	SyncOutcome outcome = FullSyncOutcome(request, kQuickFallbackNote);
 
 	FetchPages(client, settings_, "/api/v2/account/sites", "sites", "sites",
 	           [&](const json::Value &items, const json::Where &where) {
@@ -185,9 +148,7 @@ SyncOutcome DattoRmmConnector::Sync(const SyncRequest &request, http::Client &cl
 
 std::unique_ptr<Connector> CreateDattoRmm(const IntegrationConfig &config, http::Client &client) {
 	ParsedConfig parsed = ParseConfig(config);
-	DattoRmmConnector::Settings settings;
-	settings.base_url = config.base_url;
-	settings.page_size = parsed.IntOption("page_size", 250);
+	auto settings = PagedSettings<DattoRmmConnector::Settings>(config, parsed);
 	http::OAuth2Config oauth;
 	oauth.token_url = parsed.StringOption("token_url").value_or(JoinUrl(config.base_url, "/auth/oauth/token"));
 	oauth.grant = http::OAuth2Config::Grant::kPassword;

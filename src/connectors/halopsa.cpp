@@ -1,12 +1,12 @@
 #include "connectors/halopsa.hpp"
 
 #include "connectors/connector_util.hpp"
+#include "connectors/paging.hpp"
 #include "http/auth.hpp"
 #include "json/reader.hpp"
 #include "model/error.hpp"
 
 #include <cctype>
-#include <cstdlib>
 #include <unordered_set>
 #include <utility>
 #include <vector>
@@ -15,87 +15,13 @@ namespace billrecon::connectors {
 
 namespace {
 
-std::string Lower(std::string_view s) {
-	std::string out(s);
-	for (char &c : out)
-		c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-	return out;
-}
-
-std::string_view Trim(std::string_view s) {
-	while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front())))
-		s.remove_prefix(1);
-	while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back())))
-		s.remove_suffix(1);
-	return s;
-}
-
-// The host of a website or a bare domain ("https://www.Harbor.com/x",
-// "harbor.com" -> "harbor.com"), or nullopt when it does not look like one.
-std::optional<std::string> DomainOf(std::string_view website) {
-	std::string s = Lower(Trim(website));
-	size_t sep = s.find("://");
-	if (sep != std::string::npos)
-		s = s.substr(sep + 3);
-	s = s.substr(0, s.find_first_of("/?#:"));
-	if (s.compare(0, 4, "www.") == 0)
-		s = s.substr(4);
-	if (s.empty() || s.find('.') == std::string::npos || s.front() == '.' || s.back() == '.')
-		return std::nullopt;
-	for (char c : s)
-		if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.')
-			return std::nullopt;
-	return s;
-}
-
-// Writes a parsed value back as JSON; numbers keep the vendor's literal.
-void AppendJson(std::string &out, const json::Value &v) {
-	switch (v.type()) {
-	case json::Type::kNull:
-		out += "null";
-		break;
-	case json::Type::kBool:
-		out += v.GetBool() ? "true" : "false";
-		break;
-	case json::Type::kNumber:
-		out += v.text();
-		break;
-	case json::Type::kString:
-		json::AppendQuoted(out, v.text());
-		break;
-	case json::Type::kArray:
-		out += '[';
-		for (size_t i = 0; i < v.size(); ++i) {
-			if (i > 0)
-				out += ',';
-			AppendJson(out, v.at(i));
-		}
-		out += ']';
-		break;
-	case json::Type::kObject:
-		out += '{';
-		for (size_t i = 0; i < v.size(); ++i) {
-			if (i > 0)
-				out += ',';
-			json::AppendQuoted(out, v.key(i));
-			out += ':';
-			AppendJson(out, v.at(i));
-		}
-		out += '}';
-		break;
-	}
-}
-
 // An optional integral number field (Halo codes and counts).
 std::optional<long long> OptionalInteger(const json::Object &o, std::string_view field) {
 	const json::Value *v = o.Get(field);
 	if (v == nullptr)
 		return std::nullopt;
-	if (v->IsNumber() && model::Decimal::IsValid(v->text())) {
-		std::string canon = model::Decimal::Parse(v->text()).str();
-		if (canon.find('.') == std::string::npos && canon.size() <= 15)
-			return std::strtoll(canon.c_str(), nullptr, 10);
-	}
+	if (std::optional<long long> n = JsonInteger(*v))
+		return n;
 	o.Unexpected(field, "an integer", v);
 }
 
@@ -125,15 +51,6 @@ void CheckHaloId(std::string_view what, std::string_view id) {
 		                "invoices).");
 }
 
-http::Request Get(std::string url, std::string label) {
-	http::Request r;
-	r.method = http::Method::kGet;
-	r.url = std::move(url);
-	r.headers.push_back({"Accept", "application/json"});
-	r.label = std::move(label);
-	return r;
-}
-
 // Reads a paged Halo list (pageinate=true&page_size=N&page_no=K), the list
 // under `list_key`. Stops when record_count records were read (or, without
 // record_count, at a short page). A page shorter than page_size before
@@ -153,19 +70,17 @@ void FetchPaged(http::Client &client, const HaloPsaConnector::Settings &settings
 	for (long page = 1;; ++page) {
 		const std::string page_name = "page " + std::to_string(page);
 		http::Response response = client.Send(
-		    Get(first + std::to_string(page) + std::string(extra_query), std::string(phase) + " " + page_name));
+		    JsonGet(first + std::to_string(page) + std::string(extra_query), std::string(phase) + " " + page_name));
 		json::Value root = json::ParseResponse(response.body, endpoint + " " + page_name);
 		json::Where where{endpoint, page_name, ""};
 		json::Object body(root, where);
 		std::optional<long long> total = OptionalInteger(body, "record_count");
 		if (total && *total < 0)
 			body.Unexpected("record_count", "a non-negative integer", body.Get("record_count"));
-		const json::Value *items = body.OptionalArray(list_key);
-		if (items == nullptr)
-			body.Missing(list_key);
+		const json::Value &items = body.RequiredArray(list_key);
 		size_t fresh = 0;
-		for (size_t i = 0; i < items->size(); ++i) {
-			json::Object o = json::Object::Item(*items, i, where);
+		for (size_t i = 0; i < items.size(); ++i) {
+			json::Object o = json::Object::Item(items, i, where);
 			std::string id = o.RequiredId("id");
 			o.SetRecordId(id);
 			if (!seen.insert(id).second)
@@ -174,7 +89,7 @@ void FetchPaged(http::Client &client, const HaloPsaConnector::Settings &settings
 			on_item(o, id);
 		}
 		on_page(fresh);
-		const size_t n = items->size();
+		const size_t n = items.size();
 		if (n > 0 && fresh == 0)
 			ThrowPaginationLoop(endpoint, page_name + " holds only records already read (page_no ignored?)");
 		received += static_cast<long long>(fresh);
@@ -206,7 +121,7 @@ model::Company MapClient(const json::Object &o, const std::string &id) {
 	auto add_domain = [&](const std::optional<std::string> &text) {
 		if (!text)
 			return;
-		if (std::optional<std::string> d = DomainOf(*text)) {
+		if (std::optional<std::string> d = DomainOfWebsite(*text)) {
 			for (const std::string &known : c.domains)
 				if (known == *d)
 					return;
@@ -280,15 +195,13 @@ model::LineItem MapLine(const json::Object &line, const std::string &id, const m
 // present: without it a full sync would drop every line of the invoice.
 template <typename Fn>
 void ForEachLine(const json::Object &invoice, const std::string &invoice_id, Fn &&fn) {
-	const json::Value *lines = invoice.OptionalArray("lines");
-	if (lines == nullptr)
-		invoice.Missing("lines");
+	const json::Value &lines = invoice.RequiredArray("lines");
 	const std::string &endpoint = invoice.where().endpoint;
-	for (size_t i = 0; i < lines->size(); ++i) {
-		json::Object first(lines->at(i),
+	for (size_t i = 0; i < lines.size(); ++i) {
+		json::Object first(lines.at(i),
 		                   json::Where{endpoint, "record id " + invoice_id + " line " + std::to_string(i + 1), ""});
 		std::string line_id = first.RequiredId("id");
-		json::Object line(lines->at(i), json::Where{endpoint, "record id " + invoice_id + " line id " + line_id, ""});
+		json::Object line(lines.at(i), json::Where{endpoint, "record id " + invoice_id + " line id " + line_id, ""});
 		fn(line, line_id);
 	}
 }
@@ -306,8 +219,8 @@ InvoiceRead ReadInvoice(http::Client &client, const HaloPsaConnector::Settings &
 	const std::string path = "/api/RecurringInvoice/" + change.agreement_external_id;
 	InvoiceRead read;
 	read.endpoint = "GET " + path;
-	http::Response response = client.Send(Get(JoinUrl(settings.base_url, path) + "?includelines=true",
-	                                          "recurring invoice " + change.agreement_external_id));
+	http::Response response = client.Send(JsonGet(JoinUrl(settings.base_url, path) + "?includelines=true",
+	                                              "recurring invoice " + change.agreement_external_id));
 	read.root = json::ParseResponse(response.body, read.endpoint);
 	return read;
 }
@@ -327,15 +240,21 @@ std::optional<model::Decimal> LineQuantity(const json::Object &invoice, const st
 }
 
 [[noreturn]] void ThrowLineNotFound(const QuantityChange &change, const std::vector<std::string> &line_ids) {
-	std::string ids;
-	for (size_t i = 0; i < line_ids.size() && i < 20; ++i)
-		ids += (i ? ", " : "") + line_ids[i];
-	if (line_ids.size() > 20)
-		ids += ", ...";
+	const std::string ids = JoinFirst(line_ids, 20);
 	throw Error(sqlstate::kPrerequisite, "recurring invoice line not found in HaloPSA",
 	            "Line " + change.line_item_external_id + " is not on recurring invoice " +
 	                change.agreement_external_id + " (its lines: " + (ids.empty() ? "none" : ids) + ").",
 	            "The line was removed or moved in HaloPSA since the last sync; run a full sync and reconcile again.");
+}
+
+// The quantity of the change's line on the invoice, or ThrowLineNotFound.
+model::Decimal RequiredLineQuantity(const json::Object &invoice, const QuantityChange &change) {
+	std::vector<std::string> ids;
+	std::optional<model::Decimal> q =
+	    LineQuantity(invoice, change.agreement_external_id, change.line_item_external_id, &ids);
+	if (!q)
+		ThrowLineNotFound(change, ids);
+	return *q;
 }
 
 } // namespace
@@ -360,22 +279,15 @@ std::string HaloPsaConnector::TokenUrl(std::string_view base_url, const std::opt
 	std::string url = token_url ? *token_url : JoinUrl(base_url, "/auth/token");
 	const std::string placeholder = "{tenant}";
 	const std::string encoded = http::UrlEncode(tenant);
-	if (url.find(placeholder) != std::string::npos) {
-		for (size_t pos = url.find(placeholder); pos != std::string::npos;
-		     pos = url.find(placeholder, pos + encoded.size()))
-			url.replace(pos, placeholder.size(), encoded);
-		return url;
-	}
+	if (url.find(placeholder) != std::string::npos)
+		return ReplaceAll(url, placeholder, encoded);
 	if (!tenant.empty())
 		url += (url.find('?') == std::string::npos ? "?tenant=" : "&tenant=") + encoded;
 	return url;
 }
 
 SyncOutcome HaloPsaConnector::Sync(const SyncRequest &request, http::Client &client, RecordSink &sink) {
-	SyncOutcome outcome;
-	outcome.effective_mode = SyncMode::kFull;
-	if (request.mode == SyncMode::kQuick)
-		outcome.note = kQuickFallbackNote;
+	SyncOutcome outcome = FullSyncOutcome(request, kQuickFallbackNote);
 
 	// 1. Clients, inactive ones included: their recurring invoices may still bill.
 	std::vector<model::Company> companies;
@@ -418,22 +330,13 @@ SyncOutcome HaloPsaConnector::Sync(const SyncRequest &request, http::Client &cli
 model::Decimal HaloPsaConnector::ReadQuantity(http::Client &client, const QuantityChange &change) {
 	InvoiceRead read = ReadInvoice(client, settings_, change);
 	json::Object invoice(read.root, json::Where{read.endpoint, "record id " + change.agreement_external_id, ""});
-	std::vector<std::string> ids;
-	std::optional<model::Decimal> q =
-	    LineQuantity(invoice, change.agreement_external_id, change.line_item_external_id, &ids);
-	if (!q)
-		ThrowLineNotFound(change, ids);
-	return *q;
+	return RequiredLineQuantity(invoice, change);
 }
 
 QuantityChangeResult HaloPsaConnector::UpdateQuantity(http::Client &client, const QuantityChange &change) {
 	InvoiceRead read = ReadInvoice(client, settings_, change);
 	json::Object invoice(read.root, json::Where{read.endpoint, "record id " + change.agreement_external_id, ""});
-	std::vector<std::string> ids;
-	std::optional<model::Decimal> before =
-	    LineQuantity(invoice, change.agreement_external_id, change.line_item_external_id, &ids);
-	if (!before)
-		ThrowLineNotFound(change, ids);
+	const model::Decimal before = RequiredLineQuantity(invoice, change);
 	const std::string reference =
 	    "recurring invoice " + change.agreement_external_id + " line " + change.line_item_external_id;
 	std::string when = "from the next invoice HaloPSA creates";
@@ -444,9 +347,9 @@ QuantityChangeResult HaloPsaConnector::UpdateQuantity(http::Client &client, cons
 
 	QuantityChangeResult result;
 	result.reference = reference;
-	if (*before == change.new_quantity) {
-		result.quantity_after = *before;
-		result.note = "HaloPSA: qty_order of " + reference + " is already " + before->str() + ", nothing sent";
+	if (before == change.new_quantity) {
+		result.quantity_after = before;
+		result.note = "HaloPSA: qty_order of " + reference + " is already " + before.str() + ", nothing sent";
 		return result;
 	}
 
@@ -484,14 +387,9 @@ QuantityChangeResult HaloPsaConnector::UpdateQuantity(http::Client &client, cons
 	}
 	body += "]}]";
 
-	http::Request post;
-	post.method = http::Method::kPost;
-	post.url = JoinUrl(settings_.base_url, "/api/RecurringInvoice");
-	post.headers.push_back({"Accept", "application/json"});
-	post.headers.push_back({"Content-Type", "application/json"});
-	post.body = std::move(body);
-	post.label = "update quantity of " + reference;
-	http::Response response = client.Send(std::move(post));
+	http::Response response = client.Send(JsonRequest(http::Method::kPost,
+	                                                  JoinUrl(settings_.base_url, "/api/RecurringInvoice"),
+	                                                  std::move(body), "update quantity of " + reference));
 
 	// The answer usually is the saved invoice; when it is not (or has no
 	// such line), read the invoice again. The write already succeeded, so
@@ -515,7 +413,7 @@ QuantityChangeResult HaloPsaConnector::UpdateQuantity(http::Client &client, cons
 	if (!after)
 		after = ReadQuantity(client, change);
 	result.quantity_after = *after;
-	result.note = "HaloPSA: qty_order of " + reference + " set from " + before->str() + " to " +
+	result.note = "HaloPSA: qty_order of " + reference + " set from " + before.str() + " to " +
 	              change.new_quantity.str() + " by posting the recurring invoice with all its " +
 	              std::to_string(lines->size()) + " lines; applies " + when + dated;
 	return result;
@@ -523,21 +421,16 @@ QuantityChangeResult HaloPsaConnector::UpdateQuantity(http::Client &client, cons
 
 std::unique_ptr<Connector> CreateHaloPsa(const IntegrationConfig &config, http::Client &client) {
 	ParsedConfig parsed = ParseConfig(config);
-	HaloPsaConnector::Settings settings;
-	settings.base_url = config.base_url;
-	settings.page_size = parsed.IntOption("page_size", 50);
+	auto settings = PagedSettings<HaloPsaConnector::Settings>(config, parsed);
 	const std::string tenant = parsed.Credential("tenant");
 	const std::optional<std::string> token_url = parsed.StringOption("token_url");
 	if (token_url && token_url->find("{tenant}") != std::string::npos && tenant.empty())
 		throw Error(sqlstate::kInvalidParameter, "missing credential \"tenant\" for halopsa integration",
 		            "Option token_url contains {tenant}, but the credentials have no tenant.",
 		            "Add \"tenant\" to the credentials, or remove {tenant} from token_url.");
-	http::OAuth2Config oauth;
-	oauth.token_url = HaloPsaConnector::TokenUrl(config.base_url, token_url, tenant);
-	oauth.grant = http::OAuth2Config::Grant::kClientCredentials;
-	oauth.body_style = http::OAuth2Config::BodyStyle::kForm;
-	oauth.client_id = parsed.Credential("client_id");
-	oauth.client_secret = parsed.Credential("client_secret");
+	http::OAuth2Config oauth =
+	    ClientCredentialsGrant(HaloPsaConnector::TokenUrl(config.base_url, token_url, tenant),
+	                           parsed.Credential("client_id"), parsed.Credential("client_secret"));
 	oauth.scope = HaloPsaConnector::kScope;
 	client.SetAuth(http::MakeOAuth2Auth(std::move(oauth)));
 	return std::make_unique<HaloPsaConnector>(std::move(settings));

@@ -1,15 +1,14 @@
 #include "connectors/msgraph.hpp"
 
 #include "connectors/connector_util.hpp"
+#include "connectors/paging.hpp"
 #include "http/auth.hpp"
 #include "json/reader.hpp"
 #include "model/error.hpp"
 
 #include <algorithm>
-#include <cctype>
 #include <functional>
 #include <unordered_map>
-#include <unordered_set>
 #include <utility>
 
 namespace billrecon::connectors {
@@ -17,23 +16,6 @@ namespace billrecon::connectors {
 namespace {
 
 using SkuNames = std::unordered_map<std::string, std::string>; // skuId (lower-case) -> skuPartNumber
-
-std::string Lower(std::string_view s) {
-	std::string out(s);
-	for (char &c : out)
-		c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-	return out;
-}
-
-std::string JoinComma(const std::vector<std::string> &items) {
-	std::string out;
-	for (const std::string &s : items) {
-		if (!out.empty())
-			out += ',';
-		out += s;
-	}
-	return out;
-}
 
 // Canonical timestamps ("YYYY-MM-DDTHH:MM:SS[.ffffff]Z") compared as instants:
 // the fraction is optional, so plain string order is not enough.
@@ -49,15 +31,6 @@ bool IsLater(const std::string &a, const std::string &b) {
 	return fraction(a) > fraction(b);
 }
 
-[[noreturn]] void ThrowForeignLink(const std::string &endpoint, long page, const std::string &link,
-                                   const std::string &origin) {
-	throw Error(sqlstate::kDataException, "unexpected pagination link in vendor response",
-	            endpoint + " page " + std::to_string(page) + ": @odata.nextLink is \"" + UrlForMessage(link) +
-	                "\", which is not on " + origin,
-	            "billrecon only follows pagination links to the server in base_url; check base_url and any proxy in "
-	            "front of the API.");
-}
-
 // Reads one OData collection of one tenant page by page, following
 // @odata.nextLink unchanged until it is absent. `on_page` gets the page's
 // "value" array and its Where ("tenant <id> page <n>").
@@ -65,36 +38,22 @@ void FetchCollection(http::Client &client, const MsGraphConnector::Settings &set
                      const std::string &path, const std::string &query, std::string_view phase,
                      const std::function<void(const json::Value &, const json::Where &)> &on_page) {
 	const std::string endpoint = "GET " + path;
-	const std::string origin = UrlOrigin(settings.base_url);
-	std::string url = JoinUrl(settings.base_url, path) + query;
-	std::unordered_set<std::string> visited{url};
+	NextPageLinks links(endpoint, JoinUrl(settings.base_url, path) + query, UrlOrigin(settings.base_url),
+	                    "@odata.nextLink", settings.max_pages);
 	for (long page = 1;; ++page) {
-		http::Request request;
-		request.method = http::Method::kGet;
-		request.url = url;
-		request.headers.push_back({"Accept", "application/json"});
-		request.label = std::string(phase) + " of tenant " + tenant + " page " + std::to_string(page);
-		http::Response response = client.Send(std::move(request));
+		http::Response response = client.Send(
+		    JsonGet(links.url(), std::string(phase) + " of tenant " + tenant + " page " + std::to_string(page)));
 		const std::string record = "tenant " + tenant + " page " + std::to_string(page);
 		json::Value root = json::ParseResponse(response.body, endpoint + " " + record);
 		json::Where where{endpoint, record, ""};
 		json::Object body(root, where);
-		const json::Value *items = body.OptionalArray("value");
-		if (items == nullptr)
-			body.Missing("value");
-		on_page(*items, where);
+		const json::Value &items = body.RequiredArray("value");
+		on_page(items, where);
 		std::optional<std::string> next = body.OptionalNonEmptyString("@odata.nextLink");
 		if (!next)
 			return;
-		std::string resolved = ResolveUrl(response.url.empty() ? url : response.url, *next);
-		if (resolved.empty() || UrlOrigin(resolved) != origin)
-			ThrowForeignLink(endpoint, page, *next, origin);
-		if (!visited.insert(resolved).second)
-			ThrowPaginationLoop(endpoint, record + " links back to \"" + UrlForMessage(resolved) +
-			                                  "\", which was already read");
-		if (page >= settings.max_pages)
-			ThrowTooManyPages(endpoint);
-		url = std::move(resolved);
+		// The foreign-link DETAIL names the page without the tenant.
+		links.MoveTo(links.Resolve(response, *next, "page " + std::to_string(page)), record);
 	}
 }
 
@@ -182,9 +141,9 @@ model::UsageRecord MapUser(json::Object o, const std::string &tenant, const SkuN
 	std::sort(sku_ids.begin(), sku_ids.end());
 	std::sort(parts.begin(), parts.end());
 	if (!sku_ids.empty())
-		u.product = JoinComma(sku_ids);
+		u.product = Join(sku_ids, ",");
 	if (!parts.empty())
-		u.product_name = JoinComma(parts);
+		u.product_name = Join(parts, ",");
 	if (std::optional<json::Object> activity = o.OptionalObject("signInActivity")) {
 		// The later of interactive and non-interactive sign-ins: a user who
 		// only refreshes tokens (Outlook, Teams) is still active.
@@ -204,28 +163,12 @@ MsGraphConnector::MsGraphConnector(Settings settings) : settings_(std::move(sett
 }
 
 std::string MsGraphConnector::TokenUrlFor(std::string_view url_template, std::string_view tenant) {
-	static constexpr std::string_view kPlaceholder = "{tenant}";
-	std::string out;
-	size_t i = 0;
-	for (;;) {
-		size_t at = url_template.find(kPlaceholder, i);
-		if (at == std::string_view::npos) {
-			out += url_template.substr(i);
-			return out;
-		}
-		out += url_template.substr(i, at - i);
-		out += tenant;
-		i = at + kPlaceholder.size();
-	}
+	return ReplaceAll(url_template, "{tenant}", tenant);
 }
 
 void MsGraphConnector::UseTenant(http::Client &client, const std::string &tenant) const {
-	http::OAuth2Config oauth;
-	oauth.token_url = TokenUrlFor(settings_.token_url_template, tenant);
-	oauth.grant = http::OAuth2Config::Grant::kClientCredentials;
-	oauth.body_style = http::OAuth2Config::BodyStyle::kForm;
-	oauth.client_id = settings_.client_id;
-	oauth.client_secret = settings_.client_secret;
+	http::OAuth2Config oauth = ClientCredentialsGrant(TokenUrlFor(settings_.token_url_template, tenant),
+	                                                  settings_.client_id, settings_.client_secret);
 	oauth.scope = kScope;
 	client.SetAuth(http::MakeOAuth2Auth(std::move(oauth)));
 }
@@ -239,24 +182,11 @@ std::optional<bool> MsGraphConnector::SkuEnabled(std::string_view status) {
 }
 
 bool MsGraphConnector::IsGuid(std::string_view s) {
-	if (s.size() != 36)
-		return false;
-	for (size_t i = 0; i < s.size(); ++i) {
-		if (i == 8 || i == 13 || i == 18 || i == 23) {
-			if (s[i] != '-')
-				return false;
-		} else if (!std::isxdigit(static_cast<unsigned char>(s[i]))) {
-			return false;
-		}
-	}
-	return true;
+	return connectors::IsGuid(s);
 }
 
 SyncOutcome MsGraphConnector::Sync(const SyncRequest &request, http::Client &client, RecordSink &sink) {
-	SyncOutcome outcome;
-	outcome.effective_mode = SyncMode::kFull;
-	if (request.mode == SyncMode::kQuick)
-		outcome.note = kQuickFallbackNote;
+	SyncOutcome outcome = FullSyncOutcome(request, kQuickFallbackNote);
 
 	const std::string top = "&$top=" + std::to_string(settings_.page_size);
 	for (const std::string &tenant : settings_.tenants) {

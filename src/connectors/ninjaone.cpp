@@ -1,11 +1,11 @@
 #include "connectors/ninjaone.hpp"
 
 #include "connectors/connector_util.hpp"
+#include "connectors/paging.hpp"
 #include "http/auth.hpp"
 #include "json/reader.hpp"
 #include "model/error.hpp"
 
-#include <cctype>
 #include <utility>
 #include <vector>
 
@@ -30,10 +30,7 @@ bool EndsWith(std::string_view s, std::string_view suffix) {
 // integers; anything else cannot be paged and fails the sync.
 unsigned long long NumericId(json::Object &o) {
 	std::string id = o.RequiredId("id");
-	bool ok = !id.empty() && id.size() <= 19;
-	for (char c : id)
-		ok = ok && std::isdigit(static_cast<unsigned char>(c));
-	if (!ok)
+	if (!AllDigits(id, 19))
 		o.Unexpected("id", "a non-negative integer id", o.value().Find("id"));
 	o.SetRecordId(id);
 	return std::stoull(id);
@@ -150,10 +147,7 @@ model::DeviceClass NinjaOneConnector::MapDeviceClass(std::string_view node_class
 }
 
 SyncOutcome NinjaOneConnector::Sync(const SyncRequest &request, http::Client &client, RecordSink &sink) {
-	SyncOutcome outcome;
-	outcome.effective_mode = SyncMode::kFull;
-	if (request.mode == SyncMode::kQuick)
-		outcome.note = kQuickFallbackNote;
+	SyncOutcome outcome = FullSyncOutcome(request, kQuickFallbackNote);
 
 	FetchByCursor<model::VendorAccount>(
 	    client, settings_, "/v2/organizations", "organizations", sink, MapOrganization,
@@ -165,15 +159,10 @@ SyncOutcome NinjaOneConnector::Sync(const SyncRequest &request, http::Client &cl
 
 std::unique_ptr<Connector> CreateNinjaOne(const IntegrationConfig &config, http::Client &client) {
 	ParsedConfig parsed = ParseConfig(config);
-	NinjaOneConnector::Settings settings;
-	settings.base_url = config.base_url;
-	settings.page_size = parsed.IntOption("page_size", 1000);
-	http::OAuth2Config oauth;
-	oauth.token_url = parsed.StringOption("token_url").value_or(JoinUrl(config.base_url, "/ws/oauth/token"));
-	oauth.grant = http::OAuth2Config::Grant::kClientCredentials;
-	oauth.body_style = http::OAuth2Config::BodyStyle::kForm;
-	oauth.client_id = parsed.Credential("client_id");
-	oauth.client_secret = parsed.Credential("client_secret");
+	auto settings = PagedSettings<NinjaOneConnector::Settings>(config, parsed);
+	http::OAuth2Config oauth =
+	    ClientCredentialsGrant(parsed.StringOption("token_url").value_or(JoinUrl(config.base_url, "/ws/oauth/token")),
+	                           parsed.Credential("client_id"), parsed.Credential("client_secret"));
 	oauth.scope = NinjaOneConnector::kScope;
 	client.SetAuth(http::MakeOAuth2Auth(std::move(oauth)));
 	return std::make_unique<NinjaOneConnector>(std::move(settings));

@@ -1,6 +1,7 @@
 #include "connectors/partnercenter.hpp"
 
 #include "connectors/connector_util.hpp"
+#include "connectors/paging.hpp"
 #include "http/auth.hpp"
 #include "json/reader.hpp"
 #include "model/error.hpp"
@@ -18,13 +19,6 @@ namespace billrecon::connectors {
 namespace {
 
 constexpr const char *kContinuationHeader = "MS-ContinuationToken";
-
-std::string Lower(std::string_view s) {
-	std::string out(s);
-	for (char &c : out)
-		c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-	return out;
-}
 
 // The next request of a seek-paged collection.
 struct PageRef {
@@ -86,11 +80,7 @@ std::optional<PageRef> NextPage(const json::Object &body, const std::string &bas
 	ref.url = PartnerCenterConnector::LinkUrl(base_url, uri);
 	const std::string origin = UrlOrigin(base_url);
 	if (UrlOrigin(ref.url) != origin)
-		throw Error(sqlstate::kDataException, "unexpected pagination link in vendor response",
-		            body.where().Describe() + ": links.next.uri is \"" + UrlForMessage(uri) + "\", which is not on " +
-		                origin,
-		            "billrecon only follows pagination links to the server in base_url; check base_url and any proxy "
-		            "in front of the API.");
+		ThrowForeignLink(body.where().Describe(), "links.next.uri", uri, origin);
 	return ref;
 }
 
@@ -102,13 +92,6 @@ void CheckNext(std::unordered_set<std::string> &visited, const PageRef &next, co
 		                                  "\" with a continuation token already used");
 	if (page >= max_pages)
 		ThrowTooManyPages(endpoint);
-}
-
-const json::Value &Items(const json::Object &body) {
-	const json::Value *items = body.OptionalArray("items");
-	if (items == nullptr)
-		body.Missing("items");
-	return *items;
 }
 
 model::VendorAccount MapCustomer(json::Object o) {
@@ -191,10 +174,7 @@ std::string PartnerCenterConnector::RandomGuid() {
 }
 
 SyncOutcome PartnerCenterConnector::Sync(const SyncRequest &request, http::Client &client, RecordSink &sink) {
-	SyncOutcome outcome;
-	outcome.effective_mode = SyncMode::kFull;
-	if (request.mode == SyncMode::kQuick)
-		outcome.note = kQuickFallbackNote;
+	SyncOutcome outcome = FullSyncOutcome(request, kQuickFallbackNote);
 	const RequestFactory requests(settings_, settings_.new_guid());
 	const size_t batch = settings_.subscriptions_batch > 0
 	                         ? settings_.subscriptions_batch
@@ -207,7 +187,7 @@ SyncOutcome PartnerCenterConnector::Sync(const SyncRequest &request, http::Clien
 		json::Value root = json::ParseResponse(r.body, endpoint + " " + record);
 		json::Where where{endpoint, record, ""};
 		json::Object body(root, where);
-		const json::Value &items = Items(body);
+		const json::Value &items = body.RequiredArray("items");
 		std::vector<model::UsageRecord> rows;
 		rows.reserve(items.size());
 		for (size_t i = 0; i < items.size(); ++i)
@@ -267,7 +247,7 @@ SyncOutcome PartnerCenterConnector::Sync(const SyncRequest &request, http::Clien
 		json::Value root = json::ParseResponse(response.body, endpoint + " " + record);
 		json::Where where{endpoint, record, ""};
 		json::Object body(root, where);
-		const json::Value &items = Items(body);
+		const json::Value &items = body.RequiredArray("items");
 		std::vector<model::VendorAccount> rows;
 		std::vector<std::pair<std::string, std::string>> customers; // (id as sent, id as stored)
 		rows.reserve(items.size());
@@ -298,18 +278,11 @@ std::unique_ptr<Connector> CreatePartnerCenter(const IntegrationConfig &config, 
 			throw Error(sqlstate::kInvalidParameter, "invalid credential \"tenant_id\" for partnercenter integration",
 			            "tenant_id may hold only letters, digits, \"-\" and \".\" (a tenant GUID or domain name).",
 			            "Set tenant_id to the partner tenant's id (a GUID).");
-	PartnerCenterConnector::Settings settings;
-	settings.base_url = config.base_url;
-	settings.page_size = parsed.IntOption("page_size", 500);
-	http::OAuth2Config oauth;
-	std::string url = parsed.StringOption("token_url").value_or(PartnerCenterConnector::kDefaultTokenUrl);
-	for (size_t at; (at = url.find("{tenant}")) != std::string::npos;)
-		url.replace(at, 8, tenant);
-	oauth.token_url = std::move(url);
-	oauth.grant = http::OAuth2Config::Grant::kClientCredentials;
-	oauth.body_style = http::OAuth2Config::BodyStyle::kForm;
-	oauth.client_id = parsed.Credential("client_id");
-	oauth.client_secret = parsed.Credential("client_secret");
+	auto settings = PagedSettings<PartnerCenterConnector::Settings>(config, parsed);
+	http::OAuth2Config oauth = ClientCredentialsGrant(
+	    ReplaceAll(parsed.StringOption("token_url").value_or(PartnerCenterConnector::kDefaultTokenUrl), "{tenant}",
+	               tenant),
+	    parsed.Credential("client_id"), parsed.Credential("client_secret"));
 	oauth.scope = PartnerCenterConnector::kScope;
 	client.SetAuth(http::MakeOAuth2Auth(std::move(oauth)));
 	return std::make_unique<PartnerCenterConnector>(std::move(settings));

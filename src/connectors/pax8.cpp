@@ -1,12 +1,12 @@
 #include "connectors/pax8.hpp"
 
 #include "connectors/connector_util.hpp"
+#include "connectors/paging.hpp"
 #include "http/auth.hpp"
 #include "json/reader.hpp"
 #include "model/error.hpp"
 
 #include <algorithm>
-#include <cctype>
 #include <functional>
 #include <unordered_map>
 #include <utility>
@@ -16,37 +16,12 @@ namespace billrecon::connectors {
 
 namespace {
 
-std::string Lower(std::string_view s) {
-	std::string out(s);
-	for (char &c : out)
-		c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-	return out;
-}
-
-std::string_view Trim(std::string_view s) {
-	while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front())))
-		s.remove_prefix(1);
-	while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back())))
-		s.remove_suffix(1);
-	return s;
-}
-
-http::Request Get(std::string url, std::string label) {
-	http::Request r;
-	r.method = http::Method::kGet;
-	r.url = std::move(url);
-	r.headers.push_back({"Accept", "application/json"});
-	r.label = std::move(label);
-	return r;
-}
-
 // A non-negative integer field of the page object (numbers arrive as text).
 long PageNumber(const json::Object &o, std::string_view field) {
-	model::Decimal d = o.RequiredDecimal(field);
-	const std::string &s = d.str();
-	if (d.IsNegative() || s.find('.') != std::string::npos || s.size() > 15)
+	std::optional<long long> n = WholeNumber(o.RequiredDecimal(field));
+	if (!n || *n < 0)
 		o.Unexpected(field, "a non-negative integer", o.value().Find(field));
-	return std::stol(s);
+	return static_cast<long>(*n);
 }
 
 // Reads a 0-based page=/size= list until number + 1 >= totalPages. `on_page`
@@ -58,14 +33,12 @@ void FetchPages(http::Client &client, const Pax8Connector::Settings &settings, c
 		std::string url = JoinUrl(settings.base_url, path) + "?page=" + std::to_string(page) +
 		                  "&size=" + std::to_string(settings.page_size);
 		std::string label = std::string(phase) + " page " + std::to_string(page);
-		http::Response response = client.Send(Get(std::move(url), std::move(label)));
+		http::Response response = client.Send(JsonGet(std::move(url), std::move(label)));
 		const std::string record = "page " + std::to_string(page);
 		json::Value root = json::ParseResponse(response.body, endpoint + " " + record);
 		json::Where where{endpoint, record, ""};
 		json::Object body(root, where);
-		const json::Value *items = body.OptionalArray("content");
-		if (items == nullptr)
-			body.Missing("content");
+		const json::Value &items = body.RequiredArray("content");
 		json::Object info = body.RequiredObject("page");
 		long number = PageNumber(info, "number");
 		long total_pages = PageNumber(info, "totalPages");
@@ -73,7 +46,7 @@ void FetchPages(http::Client &client, const Pax8Connector::Settings &settings, c
 		if (number != page)
 			ThrowPaginationLoop(endpoint, "page " + std::to_string(page) + " was answered with page.number " +
 			                                  std::to_string(number));
-		on_page(*items, where);
+		on_page(items, where);
 		if (number + 1 >= total_pages)
 			return;
 		if (page + 1 >= settings.max_pages)
@@ -172,7 +145,7 @@ public:
 
 private:
 	http::Request Request(const std::string &id) const {
-		return Get(JoinUrl(settings_.base_url, "/v1/products/" + http::UrlEncode(id)), "product " + id);
+		return JsonGet(JoinUrl(settings_.base_url, "/v1/products/" + http::UrlEncode(id)), "product " + id);
 	}
 
 	void ResolveOne(const std::string &id) {
@@ -219,26 +192,11 @@ std::optional<bool> Pax8Connector::SubscriptionEnabled(std::string_view status) 
 }
 
 std::optional<std::string> Pax8Connector::DomainOfWebsite(std::string_view website) {
-	std::string s = Lower(Trim(website));
-	size_t sep = s.find("://");
-	if (sep != std::string::npos)
-		s = s.substr(sep + 3);
-	s = s.substr(0, s.find_first_of("/?#:"));
-	if (s.compare(0, 4, "www.") == 0)
-		s = s.substr(4);
-	if (s.empty() || s.find('.') == std::string::npos || s.front() == '.' || s.back() == '.')
-		return std::nullopt;
-	for (char c : s)
-		if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.')
-			return std::nullopt;
-	return s;
+	return connectors::DomainOfWebsite(website);
 }
 
 SyncOutcome Pax8Connector::Sync(const SyncRequest &request, http::Client &client, RecordSink &sink) {
-	SyncOutcome outcome;
-	outcome.effective_mode = SyncMode::kFull;
-	if (request.mode == SyncMode::kQuick)
-		outcome.note = kQuickFallbackNote;
+	SyncOutcome outcome = FullSyncOutcome(request, kQuickFallbackNote);
 
 	FetchPages(client, settings_, "/v1/companies", "companies",
 	           [&](const json::Value &items, const json::Where &where) {
@@ -273,11 +231,7 @@ SyncOutcome Pax8Connector::Sync(const SyncRequest &request, http::Client &client
 
 	const std::vector<std::string> &missing = products.not_found();
 	if (!missing.empty()) {
-		std::string ids;
-		for (size_t i = 0; i < missing.size() && i < 5; ++i)
-			ids += (i ? ", " : "") + missing[i];
-		if (missing.size() > 5)
-			ids += ", ...";
+		const std::string ids = JoinFirst(missing, 5);
 		sink.Warn("pax8: " + std::to_string(missing.size()) +
 		          " product(s) not found (HTTP 404 on GET /v1/products/{id}); their subscriptions have no product "
 		          "name: " + ids);
@@ -287,15 +241,11 @@ SyncOutcome Pax8Connector::Sync(const SyncRequest &request, http::Client &client
 
 std::unique_ptr<Connector> CreatePax8(const IntegrationConfig &config, http::Client &client) {
 	ParsedConfig parsed = ParseConfig(config);
-	Pax8Connector::Settings settings;
-	settings.base_url = config.base_url;
-	settings.page_size = parsed.IntOption("page_size", 200);
-	http::OAuth2Config oauth;
-	oauth.token_url = parsed.StringOption("token_url").value_or(JoinUrl(config.base_url, "/v1/token"));
-	oauth.grant = http::OAuth2Config::Grant::kClientCredentials;
-	oauth.body_style = http::OAuth2Config::BodyStyle::kJson;
-	oauth.client_id = parsed.Credential("client_id");
-	oauth.client_secret = parsed.Credential("client_secret");
+	auto settings = PagedSettings<Pax8Connector::Settings>(config, parsed);
+	http::OAuth2Config oauth =
+	    ClientCredentialsGrant(parsed.StringOption("token_url").value_or(JoinUrl(config.base_url, "/v1/token")),
+	                           parsed.Credential("client_id"), parsed.Credential("client_secret"),
+	                           http::OAuth2Config::BodyStyle::kJson);
 	oauth.audience = parsed.StringOption("audience").value_or(Pax8Connector::kDefaultAudience);
 	client.SetAuth(http::MakeOAuth2Auth(std::move(oauth)));
 	return std::make_unique<Pax8Connector>(std::move(settings));

@@ -15,7 +15,6 @@
 #include "model/error.hpp"
 
 #include <algorithm>
-#include <cctype>
 #include <cstdlib>
 
 namespace billrecon::connectors {
@@ -98,16 +97,6 @@ std::vector<OptionSpec> AllOptions(const KindInfo &info) {
 	return all;
 }
 
-std::string Join(const std::vector<std::string> &items, std::string_view sep) {
-	std::string out;
-	for (size_t i = 0; i < items.size(); ++i) {
-		if (i > 0)
-			out += sep;
-		out += items[i];
-	}
-	return out;
-}
-
 // A user-supplied name (key or kind) for a message: quoted, shortened.
 std::string Quoted(std::string_view s) {
 	std::string out;
@@ -138,13 +127,8 @@ std::string RequiredList(const KindInfo &info) {
 
 // An integer option's value, if `v` is an integral JSON number within range.
 std::optional<long long> IntegerIn(const json::Value &v, long long min, long long max) {
-	if (!v.IsNumber() || !model::Decimal::IsValid(v.text()))
-		return std::nullopt;
-	std::string canon = model::Decimal::Parse(v.text()).str();
-	if (canon.find('.') != std::string::npos || canon.size() > 15)
-		return std::nullopt;
-	long long n = std::strtoll(canon.c_str(), nullptr, 10);
-	if (n < min || n > max)
+	std::optional<long long> n = JsonInteger(v);
+	if (!n || *n < min || *n > max)
 		return std::nullopt;
 	return n;
 }
@@ -169,15 +153,9 @@ bool GuidArrayIn(const json::Value &v, long long min, long long max) {
 	std::vector<std::string> seen;
 	for (size_t i = 0; i < v.size(); ++i) {
 		const json::Value &item = v.at(i);
-		if (!item.IsString() || item.text().size() != 36)
+		if (!item.IsString() || !IsGuid(item.text()))
 			return false;
-		std::string guid = item.text();
-		for (size_t k = 0; k < guid.size(); ++k) {
-			bool dash = k == 8 || k == 13 || k == 18 || k == 23;
-			if (dash ? guid[k] != '-' : !std::isxdigit(static_cast<unsigned char>(guid[k])))
-				return false;
-			guid[k] = static_cast<char>(std::tolower(static_cast<unsigned char>(guid[k])));
-		}
+		std::string guid = Lower(item.text());
 		if (std::find(seen.begin(), seen.end(), guid) != seen.end())
 			return false;
 		seen.push_back(std::move(guid));

@@ -433,6 +433,13 @@ const Value *Object::OptionalArray(std::string_view field) const {
 	return v;
 }
 
+const Value &Object::RequiredArray(std::string_view field) const {
+	const Value *v = OptionalArray(field);
+	if (v == nullptr)
+		Missing(field);
+	return *v;
+}
+
 std::optional<std::string> Object::OptionalTimestamp(std::string_view field) const {
 	const Value *v = Get(field);
 	if (v == nullptr)

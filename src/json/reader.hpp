@@ -194,6 +194,8 @@ public:
 
 	// An array member (nullptr when absent or null).
 	const Value *OptionalArray(std::string_view field) const;
+	// An array member that must be there (22000 "missing field" otherwise).
+	const Value &RequiredArray(std::string_view field) const;
 
 	// ISO 8601 date-time -> canonical UTC text (model::NormalizeTimestamp).
 	std::optional<std::string> OptionalTimestamp(std::string_view field) const;

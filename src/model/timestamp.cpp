@@ -38,20 +38,6 @@ unsigned DaysInMonth(long y, unsigned m) noexcept {
 	return m == 2 && IsLeap(y) ? 29 : kDays[m - 1];
 }
 
-void CivilFromDays(long z, long &y, unsigned &m, unsigned &d) noexcept {
-	// Howard Hinnant's algorithm.
-	z += 719468;
-	const long era = (z >= 0 ? z : z - 146096) / 146097;
-	const unsigned long doe = static_cast<unsigned long>(z - era * 146097);
-	const unsigned long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	y = static_cast<long>(yoe) + era * 400;
-	const unsigned long doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	const unsigned long mp = (5 * doy + 2) / 153;
-	d = static_cast<unsigned>(doy - (153 * mp + 2) / 5 + 1);
-	m = static_cast<unsigned>(mp < 10 ? mp + 3 : mp - 9);
-	y += (m <= 2);
-}
-
 std::string Format(long days, long secs_of_day, const std::string &fraction) {
 	long y;
 	unsigned m, d;
@@ -102,6 +88,20 @@ long DaysFromCivil(long y, unsigned m, unsigned d) noexcept {
 	const unsigned long doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
 	const unsigned long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
 	return era * 146097 + static_cast<long>(doe) - 719468;
+}
+
+void CivilFromDays(long z, long &y, unsigned &m, unsigned &d) noexcept {
+	// Howard Hinnant's algorithm.
+	z += 719468;
+	const long era = (z >= 0 ? z : z - 146096) / 146097;
+	const unsigned long doe = static_cast<unsigned long>(z - era * 146097);
+	const unsigned long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	y = static_cast<long>(yoe) + era * 400;
+	const unsigned long doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	const unsigned long mp = (5 * doy + 2) / 153;
+	d = static_cast<unsigned>(doy - (153 * mp + 2) / 5 + 1);
+	m = static_cast<unsigned>(mp < 10 ? mp + 3 : mp - 9);
+	y += (m <= 2);
 }
 
 std::string TimestampFromEpochSeconds(std::string_view decimal_seconds) {

@@ -30,6 +30,9 @@ std::string NormalizeDate(std::string_view iso);
 // and by range checks).
 long DaysFromCivil(long y, unsigned m, unsigned d) noexcept;
 
+// The inverse: the date `z` days after 1970-01-01 (negative: before).
+void CivilFromDays(long z, long &y, unsigned &m, unsigned &d) noexcept;
+
 } // namespace billrecon::model
 
 #include "core_only.hpp"

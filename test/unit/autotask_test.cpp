@@ -7,137 +7,23 @@
 #include "connectors/registry.hpp"
 #include "http/client.hpp"
 #include "model/error.hpp"
+#include "test_support.hpp"
 
 #include <gtest/gtest.h>
 
-#include <deque>
-#include <fstream>
-#include <map>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <vector>
 
 namespace http = billrecon::http;
 namespace model = billrecon::model;
 using namespace billrecon::connectors;
+using namespace billrecon::test_support;
 
 namespace {
 
 std::string Fixture(const std::string &name) {
-	std::ifstream in(std::string(BILLRECON_FIXTURES_DIR) + "/autotask/" + name, std::ios::binary);
-	EXPECT_TRUE(in.good()) << "missing fixture " << name;
-	std::ostringstream s;
-	s << in.rdbuf();
-	return s.str();
-}
-
-struct Scripted {
-	long status = 200;
-	std::vector<http::Header> headers;
-	std::string body;
-};
-
-// Answers by exact "METHOD url" (several answers are used in turn, the last
-// one repeats); records every request with the headers the client added.
-struct Script {
-	std::map<std::string, std::deque<Scripted>> answers;
-	std::vector<http::Request> seen;
-
-	void On(const std::string &method_url, Scripted s) {
-		answers[method_url].push_back(std::move(s));
-	}
-	void Answer(const std::string &method_url, const std::string &fixture) {
-		On(method_url, Scripted{200, {}, Fixture(fixture)});
-	}
-	std::vector<std::string> Urls() const {
-		std::vector<std::string> out;
-		for (const http::Request &r : seen)
-			out.push_back(std::string(http::MethodName(r.method)) + " " + r.url);
-		return out;
-	}
-	// The body of the n-th request to "METHOD url".
-	std::string BodyOf(const std::string &method_url, size_t n = 0) const {
-		for (const http::Request &r : seen)
-			if (std::string(http::MethodName(r.method)) + " " + r.url == method_url && n-- == 0)
-				return r.body;
-		ADD_FAILURE() << "no request " << method_url;
-		return "";
-	}
-};
-
-class ScriptedTransport : public http::Transport {
-public:
-	explicit ScriptedTransport(std::shared_ptr<Script> script) : script_(std::move(script)) {
-	}
-	std::vector<http::Attempt> Perform(const std::vector<const http::Request *> &requests,
-	                                   const http::TransportLimits &, const std::function<bool()> &) override {
-		std::vector<http::Attempt> out;
-		for (const http::Request *r : requests) {
-			script_->seen.push_back(*r);
-			std::string key = std::string(http::MethodName(r->method)) + " " + r->url;
-			http::Attempt a;
-			a.response.url = r->url;
-			auto it = script_->answers.find(key);
-			if (it == script_->answers.end() || it->second.empty()) {
-				ADD_FAILURE() << "unscripted request " << key;
-				a.response.status = 418;
-			} else {
-				Scripted s = it->second.front();
-				if (it->second.size() > 1)
-					it->second.pop_front();
-				a.response.status = s.status;
-				a.response.headers = s.headers;
-				a.response.body = s.body;
-			}
-			out.push_back(std::move(a));
-		}
-		return out;
-	}
-
-private:
-	std::shared_ptr<Script> script_;
-};
-
-struct CollectingSink : RecordSink {
-	std::vector<model::Company> companies;
-	std::vector<model::Agreement> agreements;
-	std::vector<model::LineItem> line_items;
-	std::vector<std::pair<std::string, size_t>> pages;
-	std::vector<std::string> puts;
-	std::vector<std::string> warnings;
-
-	void PutCompanies(const std::vector<model::Company> &rows) override {
-		companies.insert(companies.end(), rows.begin(), rows.end());
-		puts.push_back("companies " + std::to_string(rows.size()));
-	}
-	void PutAgreements(const std::vector<model::Agreement> &rows) override {
-		agreements.insert(agreements.end(), rows.begin(), rows.end());
-		puts.push_back("agreements " + std::to_string(rows.size()));
-	}
-	void PutLineItems(const std::vector<model::LineItem> &rows) override {
-		line_items.insert(line_items.end(), rows.begin(), rows.end());
-		puts.push_back("line items " + std::to_string(rows.size()));
-	}
-	void PutVendorAccounts(const std::vector<model::VendorAccount> &) override {
-		ADD_FAILURE() << "a PSA connector stored vendor accounts";
-	}
-	void PutUsage(const std::vector<model::UsageRecord> &) override {
-		ADD_FAILURE() << "a PSA connector stored usage";
-	}
-	void OnPage(std::string_view phase, size_t records) override {
-		pages.emplace_back(std::string(phase), records);
-	}
-	void Warn(std::string message) override {
-		warnings.push_back(std::move(message));
-	}
-};
-
-std::optional<std::string> HeaderOf(const http::Request &r, std::string_view name) {
-	for (const http::Header &h : r.headers)
-		if (http::IEquals(h.name, name))
-			return h.value;
-	return std::nullopt;
+	return ReadFixture("autotask", name);
 }
 
 const std::string kBase = "https://at.example.test/ATServicesRest";
@@ -161,11 +47,8 @@ const std::string kContractServices = "POST " + kBase + "/V1.0/ContractServices/
 class AutotaskTest : public ::testing::Test {
 protected:
 	void SetUp() override {
-		script = std::make_shared<Script>();
-		http::ClientOptions options;
-		options.max_retries = 0;
-		client = std::make_unique<http::Client>(
-		    options, std::make_unique<ScriptedTransport>(script), [] { return false; }, [](long) {});
+		script = std::make_shared<Script>("autotask");
+		client = ScriptedClient(script);
 	}
 
 	// Through the registry: installs the header auth on the client.
@@ -215,19 +98,8 @@ protected:
 
 	std::shared_ptr<Script> script;
 	std::unique_ptr<http::Client> client;
-	CollectingSink sink;
+	CollectingSink sink{Side::kPsa};
 };
-
-template <typename Fn>
-billrecon::Error CatchError(Fn &&fn) {
-	try {
-		fn();
-	} catch (const billrecon::Error &e) {
-		return e;
-	}
-	ADD_FAILURE() << "no billrecon::Error thrown";
-	return billrecon::Error("00000", "none");
-}
 
 QuantityChange Change(const char *current, const char *next, const char *date = "2024-07-01") {
 	QuantityChange c;
@@ -399,13 +271,13 @@ TEST_F(AutotaskTest, UnreadablePicklistsAreAWarning) {
 	EXPECT_EQ(a.status.value_or(""), "Active"); // 1 without a picklist
 	EXPECT_TRUE(sink.agreements[1].cancelled);  // 0 without a picklist
 
-	CollectingSink odd;
+	CollectingSink odd{Side::kPsa};
 	script->answers[kFields] = {Scripted{200, {}, R"({"fields": "none"})"}};
 	MakeDated()->Sync(SyncRequest{}, *client, odd);
 	ASSERT_FALSE(odd.warnings.empty());
 	EXPECT_NE(odd.warnings[0].find("field \"fields\" should be an array"), std::string::npos) << odd.warnings[0];
 
-	CollectingSink failing;
+	CollectingSink failing{Side::kPsa};
 	script->answers[kFields] = {Scripted{500, {}, "{}"}};
 	EXPECT_THROW(MakeDated()->Sync(SyncRequest{}, *client, failing), http::HttpError);
 }
@@ -425,7 +297,7 @@ TEST_F(AutotaskTest, QuickFiltersCompaniesOnly) {
 	EXPECT_EQ(script->BodyOf(kServices), kAll);
 	EXPECT_EQ(script->BodyOf(kContractServices), kAll);
 
-	CollectingSink again;
+	CollectingSink again{Side::kPsa};
 	SyncRequest no_since;
 	no_since.mode = SyncMode::kQuick;
 	SyncOutcome full = MakeDated()->Sync(no_since, *client, again);

@@ -7,132 +7,23 @@
 #include "http/auth.hpp"
 #include "http/client.hpp"
 #include "model/error.hpp"
+#include "test_support.hpp"
 
 #include <gtest/gtest.h>
 
-#include <deque>
-#include <fstream>
-#include <map>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <vector>
 
 namespace http = billrecon::http;
 namespace model = billrecon::model;
 using namespace billrecon::connectors;
+using namespace billrecon::test_support;
 
 namespace {
 
 std::string Fixture(const std::string &name) {
-	std::ifstream in(std::string(BILLRECON_FIXTURES_DIR) + "/connectwise/" + name, std::ios::binary);
-	EXPECT_TRUE(in.good()) << "missing fixture " << name;
-	std::ostringstream s;
-	s << in.rdbuf();
-	return s.str();
-}
-
-struct Scripted {
-	long status = 200;
-	std::vector<http::Header> headers;
-	std::string body;
-};
-
-// Answers by exact "METHOD url"; records every request it sees (with the
-// headers the client and its Auth added). An unscripted request fails the
-// test and gets a 418.
-struct Script {
-	std::map<std::string, std::deque<Scripted>> answers;
-	std::vector<http::Request> seen;
-
-	void On(const std::string &method_url, Scripted s) {
-		answers[method_url].push_back(std::move(s));
-	}
-	void Get(const std::string &url, const std::string &fixture, std::vector<http::Header> headers = {}) {
-		On("GET " + url, Scripted{200, std::move(headers), Fixture(fixture)});
-	}
-	std::vector<std::string> Urls() const {
-		std::vector<std::string> out;
-		for (const http::Request &r : seen)
-			out.push_back(std::string(http::MethodName(r.method)) + " " + r.url);
-		return out;
-	}
-};
-
-class ScriptedTransport : public http::Transport {
-public:
-	explicit ScriptedTransport(std::shared_ptr<Script> script) : script_(std::move(script)) {
-	}
-	std::vector<http::Attempt> Perform(const std::vector<const http::Request *> &requests,
-	                                   const http::TransportLimits &, const std::function<bool()> &) override {
-		std::vector<http::Attempt> out;
-		for (const http::Request *r : requests) {
-			script_->seen.push_back(*r);
-			std::string key = std::string(http::MethodName(r->method)) + " " + r->url;
-			http::Attempt a;
-			a.response.url = r->url;
-			auto it = script_->answers.find(key);
-			if (it == script_->answers.end() || it->second.empty()) {
-				ADD_FAILURE() << "unscripted request " << key;
-				a.response.status = 418;
-			} else {
-				Scripted s = it->second.front();
-				if (it->second.size() > 1)
-					it->second.pop_front();
-				a.response.status = s.status;
-				a.response.headers = s.headers;
-				a.response.body = s.body;
-			}
-			out.push_back(std::move(a));
-		}
-		return out;
-	}
-
-private:
-	std::shared_ptr<Script> script_;
-};
-
-struct CollectingSink : RecordSink {
-	std::vector<model::Company> companies;
-	std::vector<model::Agreement> agreements;
-	std::vector<model::LineItem> line_items;
-	std::vector<model::VendorAccount> accounts;
-	std::vector<model::UsageRecord> usage;
-	std::vector<std::pair<std::string, size_t>> pages;
-	std::vector<std::string> puts;
-	std::vector<std::string> warnings;
-
-	void PutCompanies(const std::vector<model::Company> &rows) override {
-		companies.insert(companies.end(), rows.begin(), rows.end());
-		puts.push_back("companies " + std::to_string(rows.size()));
-	}
-	void PutAgreements(const std::vector<model::Agreement> &rows) override {
-		agreements.insert(agreements.end(), rows.begin(), rows.end());
-		puts.push_back("agreements " + std::to_string(rows.size()));
-	}
-	void PutLineItems(const std::vector<model::LineItem> &rows) override {
-		line_items.insert(line_items.end(), rows.begin(), rows.end());
-		puts.push_back("line items " + std::to_string(rows.size()));
-	}
-	void PutVendorAccounts(const std::vector<model::VendorAccount> &rows) override {
-		accounts.insert(accounts.end(), rows.begin(), rows.end());
-	}
-	void PutUsage(const std::vector<model::UsageRecord> &rows) override {
-		usage.insert(usage.end(), rows.begin(), rows.end());
-	}
-	void OnPage(std::string_view phase, size_t records) override {
-		pages.emplace_back(std::string(phase), records);
-	}
-	void Warn(std::string message) override {
-		warnings.push_back(std::move(message));
-	}
-};
-
-std::optional<std::string> HeaderOf(const http::Request &r, std::string_view name) {
-	for (const http::Header &h : r.headers)
-		if (http::IEquals(h.name, name))
-			return h.value;
-	return std::nullopt;
+	return ReadFixture("connectwise", name);
 }
 
 const std::string kBase = "https://cw.example.test/v4_6_release/apis/3.0";
@@ -140,11 +31,8 @@ const std::string kBase = "https://cw.example.test/v4_6_release/apis/3.0";
 class ConnectWiseTest : public ::testing::Test {
 protected:
 	void SetUp() override {
-		script = std::make_shared<Script>();
-		http::ClientOptions options;
-		options.max_retries = 0;
-		client = std::make_unique<http::Client>(options, std::make_unique<ScriptedTransport>(script),
-		                                        [] { return false; }, [](long) {});
+		script = std::make_shared<Script>("connectwise");
+		client = ScriptedClient(script);
 	}
 
 	std::unique_ptr<Connector> Make(const std::string &options_json = R"({"page_size": 2})",
@@ -190,19 +78,8 @@ protected:
 
 	std::shared_ptr<Script> script;
 	std::unique_ptr<http::Client> client;
-	CollectingSink sink;
+	CollectingSink sink{Side::kPsa};
 };
-
-template <typename Fn>
-billrecon::Error CatchError(Fn &&fn) {
-	try {
-		fn();
-	} catch (const billrecon::Error &e) {
-		return e;
-	}
-	ADD_FAILURE() << "no billrecon::Error thrown";
-	return billrecon::Error("00000", "none");
-}
 
 } // namespace
 
@@ -455,7 +332,7 @@ TEST_F(ConnectWiseTest, CatalogNotFoundIsAWarningButServerErrorsFail) {
 	EXPECT_EQ(sink.warnings.size(), 1u);
 	EXPECT_EQ(sink.line_items[0].product_name.value_or(""), "Microsoft 365 Business Premium (annual commitment)");
 
-	CollectingSink sink2;
+	CollectingSink sink2{Side::kPsa};
 	script->answers["GET " + kBase + "/procurement/catalog?page=1&pageSize=2&fields=identifier,description"] = {
 	    Scripted{500, {}, "{}"}};
 	EXPECT_THROW(Make()->Sync(SyncRequest{}, *client, sink2), http::HttpError);

@@ -6,137 +6,23 @@
 #include "connectors/registry.hpp"
 #include "http/client.hpp"
 #include "model/error.hpp"
+#include "test_support.hpp"
 
 #include <gtest/gtest.h>
 
-#include <deque>
-#include <fstream>
-#include <map>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <vector>
 
 namespace http = billrecon::http;
 namespace model = billrecon::model;
 using namespace billrecon::connectors;
+using namespace billrecon::test_support;
 
 namespace {
 
 std::string Fixture(const std::string &name) {
-	std::ifstream in(std::string(BILLRECON_FIXTURES_DIR) + "/msgraph/" + name, std::ios::binary);
-	EXPECT_TRUE(in.good()) << "missing fixture " << name;
-	std::ostringstream s;
-	s << in.rdbuf();
-	return s.str();
-}
-
-struct Scripted {
-	long status = 200;
-	std::vector<http::Header> headers;
-	std::string body;
-};
-
-// Answers by exact "METHOD url"; records every request it sees.
-struct Script {
-	std::map<std::string, std::deque<Scripted>> answers;
-	std::vector<http::Request> seen;
-
-	void On(const std::string &method_url, Scripted s) {
-		answers[method_url].push_back(std::move(s));
-	}
-	void Get(const std::string &url, const std::string &fixture, long status = 200) {
-		On("GET " + url, Scripted{status, {{"Content-Type", "application/json"}}, Fixture(fixture)});
-	}
-	std::vector<std::string> Urls() const {
-		std::vector<std::string> out;
-		for (const http::Request &r : seen)
-			out.push_back(std::string(http::MethodName(r.method)) + " " + r.url);
-		return out;
-	}
-};
-
-class ScriptedTransport : public http::Transport {
-public:
-	explicit ScriptedTransport(std::shared_ptr<Script> script) : script_(std::move(script)) {
-	}
-	std::vector<http::Attempt> Perform(const std::vector<const http::Request *> &requests,
-	                                   const http::TransportLimits &, const std::function<bool()> &) override {
-		std::vector<http::Attempt> out;
-		for (const http::Request *r : requests) {
-			script_->seen.push_back(*r);
-			std::string key = std::string(http::MethodName(r->method)) + " " + r->url;
-			http::Attempt a;
-			a.response.url = r->url;
-			auto it = script_->answers.find(key);
-			if (it == script_->answers.end() || it->second.empty()) {
-				ADD_FAILURE() << "unscripted request " << key;
-				a.response.status = 418;
-			} else {
-				Scripted s = it->second.front();
-				if (it->second.size() > 1)
-					it->second.pop_front();
-				a.response.status = s.status;
-				a.response.headers = s.headers;
-				a.response.body = s.body;
-			}
-			out.push_back(std::move(a));
-		}
-		return out;
-	}
-
-private:
-	std::shared_ptr<Script> script_;
-};
-
-struct CollectingSink : RecordSink {
-	std::vector<model::VendorAccount> accounts;
-	std::vector<model::UsageRecord> usage;
-	std::vector<std::pair<std::string, size_t>> pages;
-	int puts = 0;
-	std::vector<std::string> warnings;
-
-	void PutCompanies(const std::vector<model::Company> &) override {
-		ADD_FAILURE() << "a vendor connector stored companies";
-	}
-	void PutAgreements(const std::vector<model::Agreement> &) override {
-		ADD_FAILURE() << "a vendor connector stored agreements";
-	}
-	void PutLineItems(const std::vector<model::LineItem> &) override {
-		ADD_FAILURE() << "a vendor connector stored line items";
-	}
-	void PutVendorAccounts(const std::vector<model::VendorAccount> &rows) override {
-		accounts.insert(accounts.end(), rows.begin(), rows.end());
-		++puts;
-	}
-	void PutUsage(const std::vector<model::UsageRecord> &rows) override {
-		usage.insert(usage.end(), rows.begin(), rows.end());
-		++puts;
-	}
-	void OnPage(std::string_view phase, size_t records) override {
-		pages.emplace_back(std::string(phase), records);
-	}
-	void Warn(std::string message) override {
-		warnings.push_back(std::move(message));
-	}
-};
-
-std::optional<std::string> HeaderOf(const http::Request &r, std::string_view name) {
-	for (const http::Header &h : r.headers)
-		if (http::IEquals(h.name, name))
-			return h.value;
-	return std::nullopt;
-}
-
-template <typename Fn>
-billrecon::Error CatchError(Fn &&fn) {
-	try {
-		fn();
-	} catch (const billrecon::Error &e) {
-		return e;
-	}
-	ADD_FAILURE() << "no billrecon::Error thrown";
-	return billrecon::Error("00000", "none");
+	return ReadFixture("msgraph", name);
 }
 
 const std::string kT1 = "3f2b8c1e-7d4a-4e5b-9c6d-1a2b3c4d5e6f";
@@ -171,11 +57,8 @@ IntegrationConfig Config(const std::string &options_json = kOptions) {
 class MsGraphTest : public ::testing::Test {
 protected:
 	void SetUp() override {
-		script = std::make_shared<Script>();
-		http::ClientOptions options;
-		options.max_retries = 0;
-		client = std::make_unique<http::Client>(options, std::make_unique<ScriptedTransport>(script),
-		                                        [] { return false; }, [](long) {});
+		script = std::make_shared<Script>("msgraph", kJsonContentType);
+		client = ScriptedClient(script);
 		script->On("POST " + TokenUrl(kT1), Scripted{200, {}, Fixture("token_t1.json")});
 		script->On("POST " + TokenUrl(kT2), Scripted{200, {}, Fixture("token_t2.json")});
 	}
@@ -200,17 +83,12 @@ protected:
 	}
 
 	const model::UsageRecord &Usage(const std::string &id) {
-		for (const model::UsageRecord &u : sink.usage)
-			if (u.external_id == id)
-				return u;
-		ADD_FAILURE() << "no usage record " << id;
-		static model::UsageRecord none;
-		return none;
+		return sink.Usage(id);
 	}
 
 	std::shared_ptr<Script> script;
 	std::unique_ptr<http::Client> client;
-	CollectingSink sink;
+	CollectingSink sink{Side::kVendor};
 };
 
 // Scripts one tenant (T1 only) with the given users answers.
@@ -245,7 +123,7 @@ TEST_F(MsGraphTest, FullSyncReadsEachTenantInTurn) {
 	    {"organization", 1}, {"licences", 3}, {"users", 3}, {"users", 2},
 	    {"organization", 1}, {"licences", 1}, {"users", 1}};
 	EXPECT_EQ(sink.pages, pages);
-	EXPECT_EQ(sink.puts, 7);
+	EXPECT_EQ(sink.puts.size(), 7u);
 	EXPECT_TRUE(sink.warnings.empty());
 	ASSERT_EQ(sink.accounts.size(), 2u);
 	EXPECT_EQ(sink.usage.size(), 10u);
@@ -504,7 +382,7 @@ TEST_F(MsGraphTest, PayloadErrorsNameEndpointRecordAndField) {
 	};
 	for (const Case &c : cases) {
 		SetUp();
-		sink = CollectingSink();
+		sink = CollectingSink(Side::kVendor);
 		script->Get(kOrg, "organization_t1.json");
 		script->Get(kSkus, c.skus);
 		if (c.users)
@@ -573,7 +451,7 @@ TEST(MsGraphConfig, WithoutCustomerTenantsTheSyncNeedsPartnerCenter) {
 	// at sync time (the glue adds them to the options); without any, the
 	// connector cannot start.
 	EXPECT_NO_THROW(ValidateConfig(Config("{}"), false));
-	http::Client client(http::ClientOptions{}, std::make_unique<ScriptedTransport>(std::make_shared<Script>()),
+	http::Client client(http::ClientOptions{}, std::make_unique<ScriptedTransport>(std::make_shared<Script>("msgraph")),
 	                    [] { return false; });
 	IntegrationConfig c = Config("{}");
 	try {

@@ -5,126 +5,23 @@
 #include "connectors/registry.hpp"
 #include "http/client.hpp"
 #include "model/error.hpp"
+#include "test_support.hpp"
 
 #include <gtest/gtest.h>
 
-#include <deque>
-#include <fstream>
-#include <map>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <vector>
 
 namespace http = billrecon::http;
 namespace model = billrecon::model;
 using namespace billrecon::connectors;
+using namespace billrecon::test_support;
 
 namespace {
 
 std::string Fixture(const std::string &name) {
-	std::ifstream in(std::string(BILLRECON_FIXTURES_DIR) + "/ninjaone/" + name, std::ios::binary);
-	EXPECT_TRUE(in.good()) << "missing fixture " << name;
-	std::ostringstream s;
-	s << in.rdbuf();
-	return s.str();
-}
-
-struct Scripted {
-	long status = 200;
-	std::vector<http::Header> headers;
-	std::string body;
-};
-
-// Answers by exact "METHOD url"; records every request it sees.
-struct Script {
-	std::map<std::string, std::deque<Scripted>> answers;
-	std::vector<http::Request> seen;
-
-	void On(const std::string &method_url, Scripted s) {
-		answers[method_url].push_back(std::move(s));
-	}
-	void Get(const std::string &url, const std::string &fixture) {
-		On("GET " + url, Scripted{200, {{"Content-Type", "application/json"}}, Fixture(fixture)});
-	}
-	std::vector<std::string> Urls() const {
-		std::vector<std::string> out;
-		for (const http::Request &r : seen)
-			out.push_back(std::string(http::MethodName(r.method)) + " " + r.url);
-		return out;
-	}
-};
-
-class ScriptedTransport : public http::Transport {
-public:
-	explicit ScriptedTransport(std::shared_ptr<Script> script) : script_(std::move(script)) {
-	}
-	std::vector<http::Attempt> Perform(const std::vector<const http::Request *> &requests,
-	                                   const http::TransportLimits &, const std::function<bool()> &) override {
-		std::vector<http::Attempt> out;
-		for (const http::Request *r : requests) {
-			script_->seen.push_back(*r);
-			std::string key = std::string(http::MethodName(r->method)) + " " + r->url;
-			http::Attempt a;
-			a.response.url = r->url;
-			auto it = script_->answers.find(key);
-			if (it == script_->answers.end() || it->second.empty()) {
-				ADD_FAILURE() << "unscripted request " << key;
-				a.response.status = 418;
-			} else {
-				Scripted s = it->second.front();
-				if (it->second.size() > 1)
-					it->second.pop_front();
-				a.response.status = s.status;
-				a.response.headers = s.headers;
-				a.response.body = s.body;
-			}
-			out.push_back(std::move(a));
-		}
-		return out;
-	}
-
-private:
-	std::shared_ptr<Script> script_;
-};
-
-struct CollectingSink : RecordSink {
-	std::vector<model::VendorAccount> accounts;
-	std::vector<model::UsageRecord> usage;
-	std::vector<std::pair<std::string, size_t>> pages;
-	int puts = 0;
-	std::vector<std::string> warnings;
-
-	void PutCompanies(const std::vector<model::Company> &) override {
-		ADD_FAILURE() << "a vendor connector stored companies";
-	}
-	void PutAgreements(const std::vector<model::Agreement> &) override {
-		ADD_FAILURE() << "a vendor connector stored agreements";
-	}
-	void PutLineItems(const std::vector<model::LineItem> &) override {
-		ADD_FAILURE() << "a vendor connector stored line items";
-	}
-	void PutVendorAccounts(const std::vector<model::VendorAccount> &rows) override {
-		accounts.insert(accounts.end(), rows.begin(), rows.end());
-		++puts;
-	}
-	void PutUsage(const std::vector<model::UsageRecord> &rows) override {
-		usage.insert(usage.end(), rows.begin(), rows.end());
-		++puts;
-	}
-	void OnPage(std::string_view phase, size_t records) override {
-		pages.emplace_back(std::string(phase), records);
-	}
-	void Warn(std::string message) override {
-		warnings.push_back(std::move(message));
-	}
-};
-
-std::optional<std::string> HeaderOf(const http::Request &r, std::string_view name) {
-	for (const http::Header &h : r.headers)
-		if (http::IEquals(h.name, name))
-			return h.value;
-	return std::nullopt;
+	return ReadFixture("ninjaone", name);
 }
 
 const std::string kBase = "https://app.ninjarmm.test";
@@ -134,11 +31,8 @@ const std::string kDevices = kBase + "/v2/devices-detailed?pageSize=3";
 class NinjaOneTest : public ::testing::Test {
 protected:
 	void SetUp() override {
-		script = std::make_shared<Script>();
-		http::ClientOptions options;
-		options.max_retries = 0;
-		client = std::make_unique<http::Client>(options, std::make_unique<ScriptedTransport>(script),
-		                                        [] { return false; }, [](long) {});
+		script = std::make_shared<Script>("ninjaone", kJsonContentType);
+		client = ScriptedClient(script);
 		script->On("POST " + kBase + "/ws/oauth/token", Scripted{200, {}, Fixture("token.json")});
 	}
 
@@ -162,29 +56,13 @@ protected:
 	}
 
 	const model::UsageRecord &Device(const std::string &id) {
-		for (const model::UsageRecord &u : sink.usage)
-			if (u.external_id == id)
-				return u;
-		ADD_FAILURE() << "no device " << id;
-		static model::UsageRecord none;
-		return none;
+		return sink.Usage(id, "device");
 	}
 
 	std::shared_ptr<Script> script;
 	std::unique_ptr<http::Client> client;
-	CollectingSink sink;
+	CollectingSink sink{Side::kVendor};
 };
-
-template <typename Fn>
-billrecon::Error CatchError(Fn &&fn) {
-	try {
-		fn();
-	} catch (const billrecon::Error &e) {
-		return e;
-	}
-	ADD_FAILURE() << "no billrecon::Error thrown";
-	return billrecon::Error("00000", "none");
-}
 
 } // namespace
 
@@ -205,7 +83,7 @@ TEST_F(NinjaOneTest, FullSyncPagesWithAfterCursor) {
 	std::vector<std::pair<std::string, size_t>> pages = {
 	    {"organizations", 3}, {"organizations", 1}, {"devices", 3}, {"devices", 3}, {"devices", 2}};
 	EXPECT_EQ(sink.pages, pages);
-	EXPECT_EQ(sink.puts, 5);
+	EXPECT_EQ(sink.puts.size(), 5u);
 	EXPECT_TRUE(sink.warnings.empty());
 }
 
@@ -324,7 +202,7 @@ TEST_F(NinjaOneTest, EmptyAccount) {
 	script->Get(kBase + "/v2/organizations?pageSize=1000", "devices_empty.json");
 	script->Get(kBase + "/v2/devices-detailed?pageSize=1000", "devices_empty.json");
 	Make("{}")->Sync(SyncRequest{}, *client, sink);
-	EXPECT_EQ(sink.puts, 0);
+	EXPECT_EQ(sink.puts.size(), 0u);
 	std::vector<std::pair<std::string, size_t>> pages = {{"organizations", 0}, {"devices", 0}};
 	EXPECT_EQ(sink.pages, pages);
 }

@@ -6,141 +6,25 @@
 #include "connectors/registry.hpp"
 #include "http/client.hpp"
 #include "model/error.hpp"
+#include "test_support.hpp"
 
 #include <gtest/gtest.h>
 
-#include <deque>
-#include <fstream>
-#include <map>
 #include <memory>
 #include <regex>
 #include <set>
-#include <sstream>
 #include <string>
 #include <vector>
 
 namespace http = billrecon::http;
 namespace model = billrecon::model;
 using namespace billrecon::connectors;
+using namespace billrecon::test_support;
 
 namespace {
 
 std::string Fixture(const std::string &name) {
-	std::ifstream in(std::string(BILLRECON_FIXTURES_DIR) + "/partnercenter/" + name, std::ios::binary);
-	EXPECT_TRUE(in.good()) << "missing fixture " << name;
-	std::ostringstream s;
-	s << in.rdbuf();
-	return s.str();
-}
-
-struct Scripted {
-	long status = 200;
-	std::vector<http::Header> headers;
-	std::string body;
-};
-
-// Answers by exact "METHOD url"; records every request it sees.
-struct Script {
-	std::map<std::string, std::deque<Scripted>> answers;
-	std::vector<http::Request> seen;
-	std::vector<size_t> batches; // requests per Perform call
-
-	void On(const std::string &method_url, Scripted s) {
-		answers[method_url].push_back(std::move(s));
-	}
-	void Get(const std::string &url, const std::string &fixture, long status = 200) {
-		On("GET " + url, Scripted{status, {{"Content-Type", "application/json"}}, Fixture(fixture)});
-	}
-	std::vector<std::string> Urls() const {
-		std::vector<std::string> out;
-		for (const http::Request &r : seen)
-			out.push_back(std::string(http::MethodName(r.method)) + " " + r.url);
-		return out;
-	}
-};
-
-class ScriptedTransport : public http::Transport {
-public:
-	explicit ScriptedTransport(std::shared_ptr<Script> script) : script_(std::move(script)) {
-	}
-	std::vector<http::Attempt> Perform(const std::vector<const http::Request *> &requests,
-	                                   const http::TransportLimits &, const std::function<bool()> &) override {
-		std::vector<http::Attempt> out;
-		script_->batches.push_back(requests.size());
-		for (const http::Request *r : requests) {
-			script_->seen.push_back(*r);
-			std::string key = std::string(http::MethodName(r->method)) + " " + r->url;
-			http::Attempt a;
-			a.response.url = r->url;
-			auto it = script_->answers.find(key);
-			if (it == script_->answers.end() || it->second.empty()) {
-				ADD_FAILURE() << "unscripted request " << key;
-				a.response.status = 418;
-			} else {
-				Scripted s = it->second.front();
-				if (it->second.size() > 1)
-					it->second.pop_front();
-				a.response.status = s.status;
-				a.response.headers = s.headers;
-				a.response.body = s.body;
-			}
-			out.push_back(std::move(a));
-		}
-		return out;
-	}
-
-private:
-	std::shared_ptr<Script> script_;
-};
-
-struct CollectingSink : RecordSink {
-	std::vector<model::VendorAccount> accounts;
-	std::vector<model::UsageRecord> usage;
-	std::vector<std::pair<std::string, size_t>> pages;
-	int puts = 0;
-	std::vector<std::string> warnings;
-
-	void PutCompanies(const std::vector<model::Company> &) override {
-		ADD_FAILURE() << "a vendor connector stored companies";
-	}
-	void PutAgreements(const std::vector<model::Agreement> &) override {
-		ADD_FAILURE() << "a vendor connector stored agreements";
-	}
-	void PutLineItems(const std::vector<model::LineItem> &) override {
-		ADD_FAILURE() << "a vendor connector stored line items";
-	}
-	void PutVendorAccounts(const std::vector<model::VendorAccount> &rows) override {
-		accounts.insert(accounts.end(), rows.begin(), rows.end());
-		++puts;
-	}
-	void PutUsage(const std::vector<model::UsageRecord> &rows) override {
-		usage.insert(usage.end(), rows.begin(), rows.end());
-		++puts;
-	}
-	void OnPage(std::string_view phase, size_t records) override {
-		pages.emplace_back(std::string(phase), records);
-	}
-	void Warn(std::string message) override {
-		warnings.push_back(std::move(message));
-	}
-};
-
-std::optional<std::string> HeaderOf(const http::Request &r, std::string_view name) {
-	for (const http::Header &h : r.headers)
-		if (http::IEquals(h.name, name))
-			return h.value;
-	return std::nullopt;
-}
-
-template <typename Fn>
-billrecon::Error CatchError(Fn &&fn) {
-	try {
-		fn();
-	} catch (const billrecon::Error &e) {
-		return e;
-	}
-	ADD_FAILURE() << "no billrecon::Error thrown";
-	return billrecon::Error("00000", "none");
+	return ReadFixture("partnercenter", name);
 }
 
 const std::string kBase = "https://pc.test";
@@ -183,12 +67,11 @@ protected:
 	}
 
 	void MakeClient(int retries) {
-		script = std::make_shared<Script>();
+		script = std::make_shared<Script>("partnercenter", kJsonContentType);
 		http::ClientOptions options;
 		options.max_retries = retries;
 		options.retry_base_delay_ms = 0;
-		client = std::make_unique<http::Client>(options, std::make_unique<ScriptedTransport>(script),
-		                                        [] { return false; }, [](long) {});
+		client = ScriptedClient(script, options);
 		script->On("POST " + kToken, Scripted{200, {}, Fixture("token.json")});
 	}
 
@@ -205,17 +88,12 @@ protected:
 	}
 
 	const model::UsageRecord &Usage(const std::string &id) {
-		for (const model::UsageRecord &u : sink.usage)
-			if (u.external_id == id)
-				return u;
-		ADD_FAILURE() << "no usage record " << id;
-		static model::UsageRecord none;
-		return none;
+		return sink.Usage(id);
 	}
 
 	std::shared_ptr<Script> script;
 	std::unique_ptr<http::Client> client;
-	CollectingSink sink;
+	CollectingSink sink{Side::kVendor};
 };
 
 } // namespace
@@ -234,7 +112,7 @@ TEST_F(PartnerCenterTest, FullSyncPagesCustomersAndReadsTheirSubscriptions) {
 	                                                     {"subscriptions", 1}, {"customers", 1},
 	                                                     {"subscriptions", 0}};
 	EXPECT_EQ(sink.pages, pages);
-	EXPECT_EQ(sink.puts, 4);
+	EXPECT_EQ(sink.puts.size(), 4u);
 	EXPECT_TRUE(sink.warnings.empty());
 	std::vector<size_t> batches = {1, 1, 2, 1, 1}; // both customers' subscriptions in one round
 	EXPECT_EQ(script->batches, batches);
@@ -283,7 +161,7 @@ TEST_F(PartnerCenterTest, DefaultTokenUrlUsesThePartnerTenant) {
 	EXPECT_EQ(script->Urls(), expected);
 	std::vector<std::pair<std::string, size_t>> pages = {{"customers", 0}};
 	EXPECT_EQ(sink.pages, pages);
-	EXPECT_EQ(sink.puts, 0);
+	EXPECT_EQ(sink.puts.size(), 0u);
 }
 
 TEST_F(PartnerCenterTest, RetryKeepsTheRequestId) {
@@ -366,13 +244,11 @@ TEST_F(PartnerCenterTest, SubscriptionsOfManyCustomersGoInBatches) {
 	script->Get(Subs(kC1), "subs_c1.json");
 	script->Get(Subs(kC2), "subs_c2.json");
 	script->Get(Subs(kC3), "subs_empty.json");
-	http::ClientOptions options;
-	options.max_retries = 0;
+	http::ClientOptions options = NoRetries();
 	options.max_in_flight = 1;
 	script->seen.clear();
 	script->batches.clear();
-	auto one_at_a_time = std::make_unique<http::Client>(options, std::make_unique<ScriptedTransport>(script),
-	                                                    [] { return false; }, [](long) {});
+	auto one_at_a_time = ScriptedClient(script, options);
 	FindKind("partnercenter")->create(Config(kOptions), *one_at_a_time)->Sync(SyncRequest{}, *one_at_a_time, sink);
 	EXPECT_EQ(sink.usage.size(), 3u);
 	EXPECT_EQ(script->seen.size(), 6u);
@@ -466,7 +342,7 @@ TEST_F(PartnerCenterTest, PayloadErrorsNameEndpointRecordAndField) {
 	};
 	for (const Case &c : cases) {
 		SetUp();
-		sink = CollectingSink();
+		sink = CollectingSink(Side::kVendor);
 		script->Get(kCustomers, c.customers);
 		if (c.subs)
 			script->Get(Subs(kC2), c.subs);
