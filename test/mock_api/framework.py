@@ -41,7 +41,7 @@ PRE_FAULTS = {"status", "rate_limit", "unauthorized"}
 POST_FAULTS = {"drop", "malformed", "truncated", "empty_page", "huge", "loop"}
 
 _SECRET_KEY_RE = re.compile(r"secret|password|passwd|private|api[-_]?key|token|credential", re.I)
-_SECRET_HEADER_RE = re.compile(r"secret|password|api[-_]?key|token|cookie", re.I)
+_SECRET_HEADER_RE = re.compile(r"secret|password|api[-_]?key|token|cookie|integrationcode", re.I)
 
 
 def dumps(obj):
@@ -407,6 +407,12 @@ class TokenStore:
             t = self.tokens.get(token)
             return t["scope"] if t else ""
 
+    def info(self, token):
+        """A copy of what was stored with the token (scope, subject, ...), or None."""
+        with self.lock:
+            t = self.tokens.get(token)
+            return dict(t) if t else None
+
     def revoke_all(self):
         with self.lock:
             n = 0
@@ -428,6 +434,110 @@ class TokenStore:
                 "revoked" if t["revoked"] else ("expired" if now >= t["expires_at"] else "valid")
                 for t in self.tokens.values())
             return {"issued": self.issued, "states": dict(states)}
+
+
+class RateWindow:
+    """Request times in a sliding window (real time): rate limits such as
+    Autotask's 10,000 per hour or Datto's 600 per minute."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.times = collections.deque()
+
+    def hit(self, window_s):
+        """Records one request; returns how many the window holds now."""
+        now = time.time()
+        with self.lock:
+            self.times.append(now)
+            while self.times and self.times[0] <= now - window_s:
+                self.times.popleft()
+            return len(self.times)
+
+    def count(self, window_s):
+        now = time.time()
+        with self.lock:
+            while self.times and self.times[0] <= now - window_s:
+                self.times.popleft()
+            return len(self.times)
+
+    def clear(self):
+        with self.lock:
+            self.times.clear()
+
+
+def zoneless(epoch, millis=False):
+    """Epoch seconds -> '2026-11-01T00:00:00' (no zone, as Autotask and Halo write times)."""
+    if epoch is None:
+        return None
+    text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(int(epoch // 1)))
+    if millis:
+        text += ".%03d" % int(round((epoch % 1) * 1000) % 1000)
+    return text
+
+
+def iso_ms_z(epoch):
+    """Epoch seconds -> '2026-11-01T00:00:00.123Z'."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(int(epoch // 1))) + ".%03dZ" % (
+        int(round((epoch % 1) * 1000)) % 1000)
+
+
+def table_mutate(change, tables, aliases=None, stamp=None, new_record=None, on_remove=None):
+    """The /_mock/mutate change of a vendor whose state is Tables:
+    {"entity": e, "id": x, "set": {"a/b": v}}, {"entity": e, "op": "add",
+    "record": {...}}, {"entity": e, "id": x, "op": "remove"}.
+    stamp(entity, record) marks a modification (unless "touch": false);
+    new_record(entity, id, record) builds an added record; on_remove(entity, id)
+    cleans up children. Ids are matched as given, then as int / str."""
+    entity = change.get("entity")
+    entity = (aliases or {}).get(entity, entity)
+    if entity not in tables:
+        raise ApiError(400, "entity must be one of %s" % ", ".join(sorted(tables)))
+    table = tables[entity]
+    op = change.get("op", "set" if "set" in change else None)
+
+    def resolve(rid):
+        if rid in table:
+            return rid
+        for conv in (int, str):
+            try:
+                v = conv(rid)
+            except (TypeError, ValueError):
+                continue
+            if v in table:
+                return v
+        return None
+
+    if op == "add":
+        record = dict(change.get("record") or {})
+        rid = record.get("id")
+        if rid is None:
+            rid = table.next_id() if all(isinstance(i, int) for i in table.ids) else None
+            if rid is None:
+                raise ApiError(400, "add %s: record.id is required" % entity)
+        if resolve(rid) is not None:
+            raise ApiError(400, "%s %s already exists" % (entity, rid))
+        rec = new_record(entity, rid, record) if new_record else {"id": rid}
+        for k, v in record.items():
+            set_path(rec, k, v)
+        rec["id"] = rid
+        table.put(rid, rec)
+        return {"entity": entity, "op": "add", "id": rid, "record": rec}
+    rid = resolve(change.get("id"))
+    if rid is None:
+        raise ApiError(404, "%s %s does not exist" % (entity, change.get("id")))
+    if op == "remove":
+        if on_remove:
+            on_remove(entity, rid)
+        table.remove(rid)
+        return {"entity": entity, "op": "remove", "id": rid}
+    if op != "set":
+        raise ApiError(400, "op must be set, add or remove")
+    rec = table.materialize(rid)
+    for k, v in (change.get("set") or {}).items():
+        set_path(rec, k, v)
+    if stamp and change.get("touch", True):
+        stamp(entity, rec)
+    return {"entity": entity, "op": "set", "id": rid, "record": rec}
 
 
 def parse_basic(header_value):

@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Reproducible synthetic MSP: one set of client businesses seen through
-several systems (ConnectWise Manage today, NinjaOne devices; more vendors
-later), with the name drift, quantity drift and data quirks of real life.
+every system billrecon reads - ConnectWise Manage, and the same agreements
+as HaloPSA or Autotask would hold them; NinjaOne and Datto RMM devices;
+Microsoft 365 tenants with SKUs and users; Pax8 and Partner Center
+subscriptions - with the name drift, quantity drift and data quirks of real
+life.
 
     python3 msp_generator.py --seed 7 --clients 25 --out msp.json
     python3 msp_generator.py --seed 1 --clients 5000 --summary
@@ -15,13 +18,16 @@ Library use:
 Determinism: every random choice comes from random.Random instances seeded
 with strings derived from the seed ("7/client/3/ninja"), never from the
 global generator, so a seed always yields the same data and adding a vendor
-section later does not change the data of the existing ones. All times are
-relative to a fixed base epoch (default 2026-11-01T00:00:00Z), never now().
+section later does not change the data of the existing ones: the systems
+after ConnectWise / NinjaOne (build_systems) are built afterwards from their
+own streams ("7/client/3/microsoft", "7/halo", ...). All times are relative
+to a fixed base epoch (default 2026-11-01T00:00:00Z), never now().
 
 Compactness: records are namedtuples (no per-record dicts); vendor mock
 modules render the wire JSON of a record only when it is requested. The JSON
 file stores each table as {"fields": [...], "rows": [[...], ...]}.
-5,000 clients / ~200,000 devices generate in a few seconds.
+5,000 clients / ~200,000 NinjaOne devices / ~230,000 Microsoft users
+generate in about 10 s and ~500 MB.
 """
 
 import argparse
@@ -30,6 +36,7 @@ import calendar
 import collections
 import datetime
 import json
+import math
 import random
 import sys
 import time
@@ -76,6 +83,84 @@ Device = collections.namedtuple(
     "created_ms last_contact_ms last_update_ms os_name os_build os_arch "
     "manufacturer model serial chassis vm last_user parent_id")
 
+# The other systems of the same MSP (HaloPSA and Autotask as alternative PSAs,
+# Microsoft 365 tenants, Pax8, Partner Center, Datto RMM). Times: *_ms epoch
+# milliseconds, other times epoch seconds; dates "YYYY-MM-DD".
+
+HaloClient = collections.namedtuple(
+    "HaloClient",
+    "id name inactive toplevel_id toplevel_name website datecreated main_site_id ninjarmmid pax8_id "
+    "cw_company_id")
+
+HaloContract = collections.namedtuple(
+    "HaloContract",
+    "id client_id ref start end billingperiod status charge cw_agreement_id")
+
+HaloInvoice = collections.namedtuple(
+    "HaloInvoice",
+    "id client_id contract_id reference period start end disabled lastcreated nextcreation last_modified "
+    "cw_agreement_id")
+
+HaloLine = collections.namedtuple(
+    "HaloLine",
+    "id invoice_id item_id item_code short_desc long_desc qty unit_price unit_cost isinactive startdate "
+    "enddate sequence contract_id cw_addition_id")
+
+AtCompany = collections.namedtuple(
+    "AtCompany",
+    "id name number type active web phone address city state postal create_date last_activity "
+    "last_modified cw_company_id")
+
+AtContract = collections.namedtuple(
+    "AtContract",
+    "id company_id name number period_type status start end setup_fee is_default create_date "
+    "last_modified cw_agreement_id")
+
+AtService = collections.namedtuple(
+    "AtService", "id name description price cost period_type active last_modified code")
+
+AtContractService = collections.namedtuple(
+    "AtContractService",
+    "id contract_id service_id unit_price unit_cost invoice_description internal_description units "
+    "effective cancelled cw_addition_id")
+
+MsTenant = collections.namedtuple(
+    "MsTenant", "id name initial_domain domains created country premium client")
+
+MsSku = collections.namedtuple(
+    "MsSku", "id tenant_id sku_id part_number enabled suspended warning consumed status subscription_ids")
+
+MsUser = collections.namedtuple(
+    "MsUser",
+    "id tenant_id display_name upn enabled user_type created skus last_sign_in last_non_interactive job_title")
+
+PcCustomer = collections.namedtuple("PcCustomer", "id domain company_name client")
+
+PcSubscription = collections.namedtuple(
+    "PcSubscription",
+    "id customer_id offer_id offer_name friendly_name quantity billing_type creation start commitment_end "
+    "cancel_until status auto_renew billing_cycle term is_trial order_id sku_part")
+
+Pax8Company = collections.namedtuple(
+    "Pax8Company", "id name website external_id status street city state postal phone created updated client")
+
+Pax8Product = collections.namedtuple(
+    "Pax8Product", "id name vendor sku vendor_sku short_desc requires_commitment unit partner_cost price")
+
+Pax8Subscription = collections.namedtuple(
+    "Pax8Subscription",
+    "id company_id product_id quantity price partner_cost billing_term status start end created updated "
+    "billing_start vendor_subscription_id commitment_end")
+
+DattoSite = collections.namedtuple(
+    "DattoSite", "id uid name description notes on_demand autotask_company_id autotask_company_name client")
+
+DattoDevice = collections.namedtuple(
+    "DattoDevice",
+    "id uid site_id hostname category dtype device_class os online suspended deleted last_seen_ms "
+    "last_reboot_ms last_audit_ms created_ms int_ip ext_ip last_user domain description a64 manufacturer "
+    "model serial ninja_device_id")
+
 TABLES = (
     ("catalog", CatalogItem),
     ("companies", Company),
@@ -84,6 +169,24 @@ TABLES = (
     ("organizations", Organization),
     ("locations", Location),
     ("devices", Device),
+    ("halo_clients", HaloClient),
+    ("halo_contracts", HaloContract),
+    ("halo_invoices", HaloInvoice),
+    ("halo_lines", HaloLine),
+    ("at_companies", AtCompany),
+    ("at_contracts", AtContract),
+    ("at_services", AtService),
+    ("at_contract_services", AtContractService),
+    ("ms_tenants", MsTenant),
+    ("ms_skus", MsSku),
+    ("ms_users", MsUser),
+    ("pc_customers", PcCustomer),
+    ("pc_subscriptions", PcSubscription),
+    ("pax8_companies", Pax8Company),
+    ("pax8_products", Pax8Product),
+    ("pax8_subscriptions", Pax8Subscription),
+    ("datto_sites", DattoSite),
+    ("datto_devices", DattoDevice),
 )
 
 # ---------------------------------------------------------------------------
@@ -292,6 +395,132 @@ def device_truth_class(node_class, chassis):
     if node_class in WORKSTATION_CLASSES:
         return "laptop" if chassis == "LAPTOP" else "desktop"
     return "other"
+
+
+# ---------------------------------------------------------------------------
+# Material of the other systems (Microsoft 365, Pax8, Partner Center, HaloPSA,
+# Autotask, Datto RMM).
+
+# PSA catalog code -> (Microsoft skuPartNumber, skuId)
+MS_SKUS = {
+    "M365-BP": ("SPB", "cbdc14ab-d96c-4c30-b9f4-6ada7cdc1d46"),
+    "M365-BS": ("O365_BUSINESS_PREMIUM", "f245ecc8-75af-4f8e-b61f-27d8114de5f3"),
+    "M365-BB": ("O365_BUSINESS_ESSENTIALS", "3b555118-da6a-4418-894f-7df1e2096870"),
+    "M365-E3": ("SPE_E3", "05e9a617-0261-4cee-bb44-138d3ef5d965"),
+    "EXO-P1": ("EXCHANGESTANDARD", "4b9405b0-7788-4568-add1-99614e613b69"),
+    "O365-ATP": ("ATP_ENTERPRISE", "4ef96642-f096-40de-a3e9-d83fb2f90211"),
+}
+MS_SKU_ORDER = ("M365-BP", "M365-BS", "M365-BB", "M365-E3", "EXO-P1", "O365-ATP")
+# Free SKUs every tenant collects (huge prepaid counts; reconciliation should exclude them).
+FREE_SKUS = (("FLOW_FREE", "f30db892-07e9-47e9-837c-80727f46fd3d", 10000),
+             ("POWER_BI_STANDARD", "a403ebcc-fae0-4ca2-8c8c-7a907fd6c235", 1000000))
+PREMIUM_CODES = {"M365-BP", "M365-E3"}     # include Entra ID P1: signInActivity is readable
+# code -> (name, vendor, Pax8 sku, vendor sku, unit, partner cost, price, requires commitment)
+PAX8_PRODUCTS = {
+    "M365-BP": ("Microsoft 365 Business Premium", "Microsoft", "MST-NCE-SPB", "CFQ7TTC0LCHC:0002", "User",
+                19.80, 22.00, True),
+    "M365-BS": ("Microsoft 365 Business Standard", "Microsoft", "MST-NCE-BST", "CFQ7TTC0LDPB:0001", "User",
+                11.25, 12.50, True),
+    "M365-BB": ("Microsoft 365 Business Basic", "Microsoft", "MST-NCE-BBA", "CFQ7TTC0LH18:0001", "User",
+                5.40, 6.00, True),
+    "M365-E3": ("Microsoft 365 E3", "Microsoft", "MST-NCE-E3", "CFQ7TTC0LFLX:0001", "User", 32.40, 36.00, True),
+    "EXO-P1": ("Exchange Online (Plan 1)", "Microsoft", "MST-NCE-EXO1", "CFQ7TTC0LH16:0001", "User", 3.60, 4.00,
+               True),
+    "O365-ATP": ("Microsoft Defender for Office 365 (Plan 1)", "Microsoft", "MST-NCE-MDO1", "CFQ7TTC0LHSF:0001",
+                 "User", 1.80, 2.00, True),
+    "S1-COMPLETE": ("SentinelOne Complete", "SentinelOne", "S1-CMPL", "S1-COMPLETE", "Device", 4.25, 8.50, False),
+    "KEEPER-BIZ": ("Keeper Business", "Keeper Security", "KPR-BUS", "KEEPER-BUSINESS", "User", 3.00, 3.75, False),
+    "ACRONIS-WS": ("Acronis Cyber Protect Cloud - Workstation", "Acronis", "ACR-CPC-WS", "SP-WS", "Device", 3.10,
+                   5.00, False),
+}
+PC_AVAILABILITY = {"M365-BP": "CFQ7TTC0L3K5", "M365-BS": "CFQ7TTC0L1M2", "M365-BB": "CFQ7TTC0L0F4",
+                   "M365-E3": "CFQ7TTC0L4PX", "EXO-P1": "CFQ7TTC0L2HD", "O365-ATP": "CFQ7TTC0L8KC"}
+LEGACY_OFFERS = {"M365-BP": "031C9E47-4802-4248-838E-778FB1D2CC05", "M365-BS": "5C9FD4CC-EDCE-44A8-8E91-07DF09744609",
+                 "M365-BB": "BD938F12-058F-4927-BBA3-AE36B1D2501C", "M365-E3": "796B6B5F-613C-4E24-A17C-EBA730D49C02",
+                 "EXO-P1": "195416C1-3447-423A-B37B-EE59A99A19C4", "O365-ATP": "3FBD7EB7-DAF5-4F4E-9E54-CDA1D1B20D5F"}
+AZURE_PLAN = ("DZH318Z0BPS6:0001:DZH318Z0BDPD", "Azure plan")
+JOB_TITLES = ["Office Manager", "Associate", "Accountant", "Technician", "Assistant", "Director", "Partner",
+              "Coordinator", "Receptionist", "Analyst", "Project Manager", "Bookkeeper", "Hygienist", "Paralegal",
+              None, None]
+SHARED_MAILBOXES = [("Reception", "reception"), ("Accounts Payable", "ap"), ("Info", "info"),
+                    ("Scanner", "scanner"), ("Conference Room", "confroom"), ("No Reply", "noreply"),
+                    ("Billing", "billing"), ("Sync Service", "svc-sync")]
+# HaloPSA recurring invoice / contract period codes. Only 2 = monthly is
+# confirmed (vendor-apis.md); the rest is this mock tenant's configuration.
+HALO_PERIODS = {1: "Weekly", 2: "Monthly", 3: "Quarterly", 4: "Six Monthly", 5: "Yearly"}
+HALO_PERIOD_OF_CYCLE = {1: 2, 2: 3, 3: 5, 4: 4}        # ConnectWise billing cycle id -> Halo period
+# Autotask contractPeriodType / Service periodType picklist of this mock tenant
+# (the real values are tenant picklists: read /entityInformation/fields).
+AT_PERIODS = {1: "Monthly", 2: "Quarterly", 3: "Semi-Annual", 4: "Yearly"}
+AT_PERIOD_OF_CYCLE = {1: 1, 2: 2, 3: 4, 4: 3}
+AT_COMPANY_TYPES = {1: "Customer", 2: "Lead", 3: "Prospect", 4: "Dead", 6: "Cancellation", 7: "Vendor", 8: "Partner"}
+# NinjaOne nodeClass -> Datto RMM (deviceType.category, deviceType.type, deviceClass)
+DATTO_TYPES = {
+    "WINDOWS_WORKSTATION": ("Desktop", "Desktop", "device"),
+    "MAC": ("Desktop", "Desktop", "device"),
+    "LINUX_WORKSTATION": ("Desktop", "Desktop", "device"),
+    "WINDOWS_SERVER": ("Server", "Server", "device"),
+    "LINUX_SERVER": ("Server", "Server", "device"),
+    "HYPERV_VMM_HOST": ("Server", "Server", "device"),
+    "VMWARE_VM_GUEST": ("Server", "Server", "device"),
+    "HYPERV_VMM_GUEST": ("Server", "Server", "device"),
+    "VMWARE_VM_HOST": ("ESXi Host", "ESXi Host", "esxihost"),
+    "NMS_PRINTER": ("Printer", "Printer", "printer"),
+    "NMS_SWITCH": ("Network Device", "Switch", "rmmnetworkdevice"),
+    "NMS_FIREWALL": ("Network Device", "Firewall", "rmmnetworkdevice"),
+    "NMS_ROUTER": ("Network Device", "Router", "rmmnetworkdevice"),
+    "NMS_WAP": ("Network Device", "Access Point", "rmmnetworkdevice"),
+}
+
+
+_SLUGS = {w: "".join(ch for ch in w.lower() if ch.isalnum()) for w in FIRST_NAMES + SURNAMES}
+
+
+AT_PERIOD_MONTHS = {1: 1, 2: 3, 3: 6, 4: 12}
+
+
+def autotask_unit_periods(contract, service, base_epoch):
+    """The ContractServiceUnits the Autotask mock serves for one contract
+    service: its billing periods (aligned to the contract start) from the
+    one before base_epoch to the contract's end, at most two years past
+    base_epoch, from the service's effective date on: [(k, start, end,
+    units)] (end = last day, midnight). A line cancelled on or before a
+    period's start has 0 units in it."""
+    m = AT_PERIOD_MONTHS.get(contract.period_type, 1)
+    k = 0
+    while add_months(contract.start, (k + 1) * m) <= base_epoch:
+        k += 1
+    horizon = add_months(base_epoch, 24)
+    out = []
+    j = max(0, k - 1)
+    while True:
+        start = add_months(contract.start, j * m)
+        if start > contract.end or start > horizon:
+            break
+        end = add_months(contract.start, (j + 1) * m) - DAY
+        if end + DAY > service.effective:
+            units = 0 if service.cancelled is not None and service.cancelled <= start else service.units
+            out.append((j, start, end, units))
+        j += 1
+    return out
+
+
+def autotask_units_on(contract, service, base_epoch, day_epoch):
+    """Units of the period that contains day_epoch (a UTC midnight), or None."""
+    for _, start, end, units in autotask_unit_periods(contract, service, base_epoch):
+        if start <= day_epoch <= end:
+            return units
+    return None
+
+
+def datto_os(name):
+    """NinjaOne OS name -> how Datto RMM words it."""
+    if not name:
+        return None
+    if name.startswith("Windows"):
+        n = name.replace(" Professional Edition", " Pro").replace(" Enterprise Edition", " Enterprise")
+        return "Microsoft " + n
+    return name
 
 
 # ---------------------------------------------------------------------------
@@ -527,13 +756,8 @@ class Dataset:
 
     def __init__(self, meta, tables, ground_truth):
         self.meta = meta
-        self.catalog = tables["catalog"]
-        self.companies = tables["companies"]
-        self.agreements = tables["agreements"]
-        self.additions = tables["additions"]
-        self.organizations = tables["organizations"]
-        self.locations = tables["locations"]
-        self.devices = tables["devices"]
+        for name, _ in TABLES:     # ds.companies, ds.devices, ds.halo_lines, ds.ms_users, ...
+            setattr(self, name, tables.get(name, []))
         self.ground_truth = ground_truth
 
     @property
@@ -587,10 +811,11 @@ class Dataset:
             t = obj["tables"].get(name, {"fields": list(rec._fields), "rows": []})
             fields = t["fields"]
             if fields == list(rec._fields):
-                tables[name] = [rec._make(r) for r in t["rows"]]
+                tables[name] = [rec._make([tuple(v) if isinstance(v, list) else v for v in r]) for r in t["rows"]]
             else:  # tolerate reordered / missing columns
                 idx = [fields.index(f) if f in fields else None for f in rec._fields]
-                tables[name] = [rec._make([r[i] if i is not None else None for i in idx]) for r in t["rows"]]
+                tables[name] = [rec._make([(tuple(r[i]) if isinstance(r[i], list) else r[i]) if i is not None else None
+                                           for i in idx]) for r in t["rows"]]
             tables[name].sort(key=lambda r: r.id)
         return cls(obj["meta"], tables, obj.get("ground_truth", {}))
 
@@ -629,6 +854,7 @@ class _Gen:
         self.gt_non_clients = []
         self.gt_internal_orgs = []
         self.cat_by_code = {}
+        self.idents = []        # client_identity() of each client, for the other systems
 
     def rng(self, *parts):
         return random.Random("/".join([str(self.seed)] + [str(p) for p in parts]))
@@ -1156,6 +1382,647 @@ class _Gen:
             out["O365-ATP"] = e
         return out
 
+    # -- the other systems of the same MSP ----------------------------------------
+    #
+    # Everything below runs after the ConnectWise / NinjaOne data is complete and
+    # draws only from its own streams ("<seed>/client/<i>/microsoft", "<seed>/halo",
+    # ...), so the existing tables never change.
+
+    @staticmethod
+    def guid(r):
+        """A version-4 GUID from the stream r."""
+        h = "%032x" % r.getrandbits(128)
+        return "%s-%s-4%s-%s%s-%s" % (h[:8], h[8:12], h[13:16], "89ab"[int(h[16], 16) & 3], h[17:20], h[20:])
+
+    def build_systems(self, devices, owner, msp_name, msp_domain):
+        self.sys = {name: [] for name, _ in TABLES[7:]}
+        self.sku_tuples = {}
+        self.gt_by_client = {c["client"]: c for c in self.gt_clients}
+        self.client_of_company = {c["psa_company_id"]: c["client"] for c in self.gt_clients
+                                  if c["psa_company_id"] is not None}
+        for c in self.gt_clients:
+            c.update(halo_client_id=None, autotask_company_id=None, ms_tenant_id=None, ms_tenant_name=None,
+                     ms_source=None, pax8_company_id=None, pax8_name=None, pc_customer_id=None, pc_name=None,
+                     datto_site_id=None, datto_site_uid=None, datto_name=None, datto_mode=None)
+        self.build_microsoft(msp_name, msp_domain)
+        self.build_halo(owner)
+        self.build_autotask(owner)
+        self.build_datto(devices, msp_name)
+        for name, rows in self.sys.items():
+            rows.sort(key=lambda x: x.id)
+        return self.sys
+
+    # -- Microsoft 365 tenants, Pax8, Partner Center ---------------------------------
+    def _user_names(self, r, domain, used):
+        for _ in range(30):
+            first, last = r.choice(FIRST_NAMES), r.choice(SURNAMES)
+            sf, sl = _SLUGS.get(first) or slug(first), _SLUGS.get(last) or slug(last)
+            style = r.random()
+            local = sf + "." + sl if style < 0.6 else (sf[0] + sl if style < 0.9 else sf)
+            if local not in used:
+                used.add(local)
+                return "%s %s" % (first, last), "%s@%s" % (local, domain)
+        n = len(used)
+        used.add("user%d" % n)
+        return "User %d" % n, "user%d@%s" % (n, domain)
+
+    def _sign_in(self, r, kind):
+        """(lastSignIn, lastNonInteractiveSignIn) epochs or None."""
+        B = self.B
+        if kind == "never":
+            return None, None
+        if kind == "stale":
+            t = B - r.randint(30, 200) * DAY - r.randint(0, DAY)
+        elif kind == "gone":
+            t = B - r.randint(20, 400) * DAY - r.randint(0, DAY)
+        else:
+            t = B - r.randint(600, 10 * DAY)
+        ni = None if r.random() < 0.1 else min(B - 60, t + r.randint(0, 3 * DAY))
+        return t, ni
+
+    def build_microsoft(self, msp_name, msp_domain):
+        B = self.B
+        S = self.sys
+        mr = self.rng("microsoft")
+        pr = self.rng("pax8")
+        # Pax8 catalogue (one product per vendor SKU; ids are the vendor's GUIDs).
+        self.pax8_product_of = {}
+        for code_, (name, vendor, psku, vsku, unit, cost, price, commit) in sorted(PAX8_PRODUCTS.items()):
+            p = Pax8Product(self.guid(pr), name, vendor, psku, vsku, name + " (" + unit.lower() + ")", commit,
+                            unit, cost, price)
+            S["pax8_products"].append(p)
+            self.pax8_product_of[code_] = p
+        used_initial = set()
+        tenant_of_client = {}
+
+        def initial_domain(base):
+            base = "".join(ch for ch in base.lower() if ch.isalnum())[:24] or "tenant"
+            d, n = base, 1
+            while d in used_initial:
+                n += 1
+                d = "%s%d" % (base, n)
+            used_initial.add(d)
+            return d + ".onmicrosoft.com"
+
+        # The MSP's own tenant: the partner tenant of Partner Center and of the Graph app.
+        ir = self.rng("microsoft", "partner")
+        partner = MsTenant(self.guid(ir), msp_name, initial_domain(msp_domain.split(".")[0]), (msp_domain,),
+                           B - 3000 * DAY, "US", True, -1)
+        S["ms_tenants"].append(partner)
+        self._tenant_users(ir, partner, collections.Counter({"M365-BP": 9}), "internal")
+        self.partner_tenant_id = partner.id
+
+        # Which clients share one tenant: franchise branches use one domain, hence one tenant.
+        groups = []
+        for c in self.gt_clients:
+            i = c["client"]
+            if c["role"] == "franchise" and self.pair_of[i][2] == 1:
+                continue
+            r = self.rng("client", i, "microsoft")
+            present = r.random() < (0.0 if c["role"] == "former" else 0.6 if c["role"] == "rmm_only" else 0.92)
+            if not present:
+                continue
+            members = [i]
+            if c["role"] == "franchise":
+                members.append(self.pair_of[i][1])
+            groups.append((i, r, members))
+        for leader, r, members in groups:
+            ident = self.idents[leader]
+            core = ident["franchise"] or ident["core"]
+            lic = collections.Counter()
+            for m in members:
+                lic.update(self.gt_by_client[m]["profile"]["licences"])
+            name, _ = rmm_name(r, core, ident["psa_suffix"], ident["domain"])
+            if r.random() < 0.3:
+                name = self.gt_by_client[leader]["psa_name"] or name
+            domains = tuple(self.gt_by_client[leader]["domains"])
+            premium = any(k in PREMIUM_CODES for k in lic)
+            t = MsTenant(self.guid(r), name, initial_domain(domains[0].split(".")[0]), domains,
+                         B - r.randint(400, 4000) * DAY, "US", premium, leader)
+            S["ms_tenants"].append(t)
+            x = r.random()
+            source = "pax8" if x < 0.6 else ("pc" if x < 0.9 else "mixed")
+            skus = self._tenant_users(r, t, lic, "client")
+            subs = self._tenant_subscriptions(r, t, skus, source)
+            for m in members:
+                gt = self.gt_by_client[m]
+                gt.update(ms_tenant_id=t.id, ms_tenant_name=t.name, ms_source=source)
+                tenant_of_client[m] = t
+            self._pax8_company(r, t, leader, members, subs, source)
+            self._pc_customer(r, t, leader, members, subs, source)
+        # Clients that buy only non-Microsoft products from Pax8, and former clients' closed accounts.
+        for c in self.gt_clients:
+            i = c["client"]
+            if c["pax8_company_id"] or (c["role"] == "franchise" and self.pair_of[i][2] == 1):
+                continue
+            r = self.rng("client", i, "pax8")
+            if r.random() < (0.4 if c["role"] == "former" else 0.12):
+                self._pax8_company(r, None, i, [i], [], "none")
+
+    def _tenant_users(self, r, t, lic, kind):
+        """Users and subscribed SKUs of one tenant; returns [(code, MsSku fields dict)]."""
+        B = self.B
+        S = self.sys
+        domain = t.domains[0]
+        used = set()
+        users = []     # [display, upn, enabled, user_type, created, [sku ids], sign-in kind, title]
+
+        def add(skus, enabled=True, user_type="Member", sign=None, names=None, title=None):
+            if names is None:
+                names = self._user_names(r, domain, used)
+            if sign is None:
+                x = r.random()
+                sign = "never" if x < 0.03 else ("stale" if x < 0.11 else "active")
+            users.append([names[0], names[1], enabled, user_type, B - r.randint(20, 2400) * DAY - r.randint(0, DAY),
+                          list(skus), sign, title])
+            return users[-1]
+
+        plan = next((k for k in ("M365-BP", "M365-BS", "M365-BB", "M365-E3") if lic.get(k)), None)
+        consumed = {}
+        if plan:
+            n = lic[plan]
+            x = r.random()
+            n = max(1, n + (0 if x < 0.5 else r.choice([-2, -1]) if x < 0.75 else r.choice([1, 2, 3])))
+            sku = MS_SKUS[plan][1]
+            for _ in range(n):
+                if r.random() < 0.06:
+                    add([sku], enabled=False, sign="gone")          # left, still licensed
+                else:
+                    add([sku], title=r.choice(JOB_TITLES))
+            plan_users = list(users)
+            if lic.get("O365-ATP"):
+                m = min(len(plan_users), max(0, lic["O365-ATP"] + r.choice([0, 0, -1, 1])))
+                for u in plan_users[:m]:
+                    u[5].append(MS_SKUS["O365-ATP"][1])
+        if lic.get("EXO-P1"):
+            for _ in range(max(1, lic["EXO-P1"] + r.choice([0, 0, -1, 1]))):
+                add([MS_SKUS["EXO-P1"][1]], title=r.choice(["Warehouse", "Shop Floor", "Driver", "Front Desk"]))
+        for _ in range(r.randint(0, 2) if r.random() < 0.15 else 0):
+            add([], title="New hire")                                # not licensed yet
+        employees = sum(lic.values()) or 1
+        for _ in range(int(employees * 0.1) + r.randint(0, 2)):
+            add([], enabled=False, sign="gone")                    # former employees, licence removed
+        for mailbox in r.sample(SHARED_MAILBOXES, r.randint(1, 4)):
+            add([], names=(mailbox[0], "%s@%s" % (mailbox[1], domain)), sign="never" if r.random() < 0.6 else None)
+        for _ in range(r.randint(0, 3) if kind == "client" else 0):
+            first, last = r.choice(FIRST_NAMES), r.choice(SURNAMES)
+            ext = r.choice(["gmail.com", "outlook.com", "cpa-partners.com", "yahoo.com"])
+            add([], user_type="Guest", names=("%s %s (Guest)" % (first, last),
+                                              "%s.%s_%s#EXT#@%s" % (slug(first), slug(last), ext, t.initial_domain)))
+        if r.random() < 0.5:
+            for code_, sku, _ in FREE_SKUS:
+                share = 0.2 if code_ == "FLOW_FREE" else 0.1
+                for u in users:
+                    if u[3] == "Member" and u[2] and r.random() < share:
+                        u[5].append(sku)
+        # Records: users (skus as interned tuples), then SKUs with consumed = holders.
+        holders = collections.Counter()
+        intern = self.sku_tuples
+        for u in users:
+            skus = tuple(u[5])
+            skus = intern.setdefault(skus, skus)
+            holders.update(skus)
+            if u[6] in ("never",):
+                si, ni = None, None
+            else:
+                si, ni = self._sign_in(r, u[6])
+            S["ms_users"].append(MsUser(self.guid(r), t.id, u[0], u[1], u[2], u[3], u[4], skus, si, ni, u[7]))
+        out = []
+        paid = [k for k in MS_SKU_ORDER if holders.get(MS_SKUS[k][1]) or lic.get(k)]
+        for code_ in paid:
+            part, sku = MS_SKUS[code_]
+            c = holders.get(sku, 0)
+            x = r.random()
+            slack = 0 if x < 0.55 else (r.randint(1, 2) if x < 0.85 else r.randint(3, 6))
+            p = max(1, c + slack)
+            y = r.random()
+            status = "Warning" if y < 0.04 else ("Suspended" if y < 0.05 else "Enabled")
+            out.append((code_, dict(part=part, sku=sku, total=p, consumed=c, status=status)))
+        for code_, sku, total in FREE_SKUS:
+            if holders.get(sku):
+                out.append((code_, dict(part=code_, sku=sku, total=total, consumed=holders[sku], status="Enabled",
+                                        free=True)))
+        # MsSku rows are written by _tenant_subscriptions (they carry the subscription ids).
+        if kind != "client":
+            for code_, s in out:
+                self._sku_row(t, s, (self.guid(r),))
+        return out
+
+    def _sku_row(self, t, s, sub_ids):
+        st = s["status"]
+        enabled = s["total"] if st == "Enabled" else 0
+        self.sys["ms_skus"].append(MsSku("%s_%s" % (t.id, s["sku"]), t.id, s["sku"], s["part"], enabled,
+                                         s["total"] if st == "Suspended" else 0, s["total"] if st == "Warning" else 0,
+                                         s["consumed"], st, tuple(sub_ids)))
+
+    def _tenant_subscriptions(self, r, t, skus, source):
+        """Splits each paid SKU into commerce subscriptions (monthly / annual
+        terms) whose quantities sum to the SKU's prepaid units; returns
+        [(code, sub dict)] with the source (pax8 / pc) of each."""
+        B = self.B
+        subs = []
+        for code_, s in skus:
+            if s.get("free"):
+                self._sku_row(t, s, (self.guid(r),))
+                continue
+            total = s["total"]
+            x = r.random()
+            if x < 0.7 or total < 2:
+                parts = [("Monthly", total)]
+            elif x < 0.9:
+                q1 = max(1, int(round(total * r.choice([0.5, 0.7, 0.8]))))
+                parts = [("Annual", q1), ("Monthly", total - q1)] if total - q1 > 0 else [("Annual", total)]
+            else:
+                parts = [("Annual", total)]
+            ids = []
+            for k, (term, q) in enumerate(parts):
+                src = source if source != "mixed" else ("pc" if k == 0 and r.random() < 0.7 else "pax8")
+                start = month_start(B - r.randint(30, 1300) * DAY) + r.randint(0, 20) * DAY + r.randint(0, DAY)
+                if term == "Annual":
+                    while add_months(start, 12) < B:
+                        start = add_months(start, 12)      # renewed every year
+                    end = add_months(start, 12) - DAY
+                else:
+                    end = None
+                sid = self.guid(r)
+                ids.append(sid)
+                subs.append((code_, dict(id=sid, term=term, qty=q, start=start, end=end, source=src,
+                                         status=s["status"], created=start - r.randint(0, 5) * DAY)))
+            self._sku_row(t, s, ids)
+        return subs
+
+    def _pax8_company(self, r, t, leader, members, subs, source):
+        B = self.B
+        S = self.sys
+        if source == "pc" and r.random() > 0.15:
+            return None              # licences come through Partner Center; no Pax8 account
+        gt = self.gt_by_client[leader]
+        ident = self.idents[leader]
+        core = ident["franchise"] or ident["core"]
+        name, _ = rmm_name(r, core, ident["psa_suffix"], ident["domain"])
+        if r.random() < 0.35 and gt["psa_name"]:
+            name = gt["psa_name"]
+        former = gt["role"] == "former"
+        created = B - r.randint(200, 2500) * DAY
+        st, city, zp = r.choice(US_STATES)
+        company = Pax8Company(self.guid(r), name, website_form(r, ident["domain"]) if r.random() < 0.7 else None,
+                              str(gt["psa_company_id"]) if gt["psa_company_id"] and r.random() < 0.3 else None,
+                              "Inactive" if former else "Active", "%d %s" % (r.randint(10, 9999), r.choice(STREETS)),
+                              city, st, zp + "%02d" % r.randint(0, 99),
+                              "(%d) 555-%04d" % (r.randint(201, 989), r.randint(0, 9999)), created,
+                              B - r.randint(1, 300) * DAY - r.randint(0, DAY), leader)
+        mine = [(c, s) for c, s in subs if s["source"] == "pax8"]
+        S["pax8_companies"].append(company)
+        for m in members:
+            self.gt_by_client[m].update(pax8_company_id=company.id, pax8_name=company.name)
+
+        def sub(product, qty, term, status, start, end, vendor_sub=None, created=None):
+            commit_end = end if term == "Annual" else None
+            if status == "Cancelled" and end is None:
+                end = min(B - DAY, start + r.randint(60, 600) * DAY)
+            upd = max(start, B - r.randint(1, 200) * DAY) + r.randint(0, DAY)
+            S["pax8_subscriptions"].append(Pax8Subscription(
+                self.guid(r), company.id, product.id, qty, product.price, product.partner_cost, term, status, start,
+                end, created if created is not None else start - r.randint(0, 4) * DAY, upd,
+                month_start(start) if r.random() < 0.5 else start - start % DAY, vendor_sub, commit_end))
+
+        for code_, s in mine:
+            st_ = "Active" if s["status"] == "Enabled" else "Cancelled"
+            sub(self.pax8_product_of[code_], s["qty"], s["term"], "Cancelled" if former else st_, s["start"], s["end"],
+                s["id"], s["created"])
+        usage = collections.Counter()
+        employees = 0
+        for m in members:
+            usage.update({k: v for k, v in self.gt_by_client[m]["usage"].items()})
+            employees += self.gt_by_client[m]["profile"]["employees"]
+        endpoints = usage["desktop"] + usage["laptop"] + usage["server"]
+        start = month_start(B - r.randint(60, 900) * DAY) + r.randint(0, DAY)
+        if endpoints and r.random() < 0.35:
+            sub(self.pax8_product_of["S1-COMPLETE"], max(1, self.drift(r, endpoints)), "Monthly",
+                "Cancelled" if former else "Active", start, None)
+        if r.random() < 0.2:
+            k_start = start
+            while add_months(k_start, 12) < B and not former:
+                k_start = add_months(k_start, 12)      # renewed every year
+            sub(self.pax8_product_of["KEEPER-BIZ"], max(1, self.drift(r, employees)), "Annual",
+                "Cancelled" if former else "Active", k_start, add_months(k_start, 12) - DAY)
+        if usage["desktop"] + usage["laptop"] and r.random() < 0.15:
+            sub(self.pax8_product_of["ACRONIS-WS"], max(1, usage["desktop"] + usage["laptop"]), "Monthly",
+                "Cancelled" if former else "Active", start, None)
+        if r.random() < 0.12:
+            # An old subscription replaced long ago.
+            code_ = r.choice(["M365-BS", "EXO-P1", "S1-COMPLETE"])
+            old = B - r.randint(400, 1200) * DAY
+            sub(self.pax8_product_of[code_], r.randint(1, 20), "Monthly", "Cancelled", old,
+                old + r.randint(60, 300) * DAY)
+        return company
+
+    def _pc_customer(self, r, t, leader, members, subs, source):
+        B = self.B
+        S = self.sys
+        mine = [(c, s) for c, s in subs if s["source"] == "pc"]
+        if source == "pax8" or not mine:
+            return None
+        name = t.name if r.random() < 0.7 else (self.gt_by_client[leader]["psa_name"] or t.name)
+        cust = PcCustomer(t.id, t.initial_domain, name, leader)
+        S["pc_customers"].append(cust)
+        for m in members:
+            self.gt_by_client[m].update(pc_customer_id=cust.id, pc_name=cust.company_name)
+        order = self.guid(r).replace("-", "")[:20]
+        for code_, s in mine:
+            product = self.pax8_product_of[code_]
+            legacy = s["term"] == "Monthly" and r.random() < 0.08
+            if legacy:
+                offer_id = LEGACY_OFFERS[code_]
+                commit = calendar.timegm((2099, 12, 31, 0, 0, 0))   # legacy: far-future commitment date
+                term = "P1M"
+            else:
+                offer_id = "%s:%s" % (product.vendor_sku, PC_AVAILABILITY[code_])
+                term = "P1Y" if s["term"] == "Annual" else "P1M"
+                commit = s["end"] if s["end"] else add_months(month_start(B), 1) + (s["start"] % (28 * DAY)) - DAY
+            status = "active" if s["status"] == "Enabled" else "suspended"
+            S["pc_subscriptions"].append(PcSubscription(
+                s["id"], cust.id, offer_id, product.name, product.name if r.random() < 0.6 else MS_SKUS[code_][0],
+                s["qty"], "license", s["created"], s["start"], commit, s["start"] + 7 * DAY, status,
+                status == "active" and r.random() < 0.9, "annual" if s["term"] == "Annual" and r.random() < 0.5
+                else "monthly", term, False, order, code_))
+        if r.random() < 0.2:
+            created = B - r.randint(100, 1500) * DAY
+            S["pc_subscriptions"].append(PcSubscription(
+                self.guid(r), cust.id, AZURE_PLAN[0], AZURE_PLAN[1], "Azure plan", 1, "usage", created, created,
+                None, None, "active", False, "none", None, False, order, "AZURE"))
+        if r.random() < 0.1:
+            old = B - r.randint(400, 1500) * DAY
+            code_ = r.choice(["M365-BS", "EXO-P1"])
+            product = self.pax8_product_of[code_]
+            S["pc_subscriptions"].append(PcSubscription(
+                self.guid(r), cust.id, "%s:%s" % (product.vendor_sku, PC_AVAILABILITY[code_]), product.name,
+                product.name, r.randint(1, 15), "license", old, old, old + 365 * DAY, old + 7 * DAY, "deleted", False,
+                "monthly", "P1M", False, order, code_))
+        return cust
+
+    # -- HaloPSA (the same MSP had it chosen Halo as its PSA) ---------------------------
+    def build_halo(self, owner):
+        B = self.B
+        S = self.sys
+        hr = self.rng("halo")
+        cat = {c.id: c for c in self.catalog}
+        item_id = {c.id: 780 + k * 7 for k, c in enumerate(self.catalog)}
+        toplevels = {}
+        hid = 11
+        halo_of = {}
+        for c in self.companies:
+            if c.type == "Vendor":
+                continue                       # Halo keeps suppliers apart from clients
+            hid += 1 if hr.random() < 0.9 else hr.randint(2, 3)
+            ci = self.client_of_company.get(c.id)
+            gt = self.gt_by_client.get(ci) if ci is not None else None
+            if c.type == "Owner":
+                top = (2, "Internal")
+            elif c.type == "Prospect":
+                top = (3, "Prospects")
+            elif gt and gt["franchise"]:
+                top = toplevels.setdefault(gt["franchise"], (4 + len(toplevels), gt["franchise"]))
+            else:
+                top = (1, "Managed Clients")
+            r = self.rng("client", ci, "halo") if ci is not None else hr
+            ninja = gt["ninja_org_id"] if gt and gt["ninja_org_id"] and r.random() < 0.5 else None
+            pax8 = gt["pax8_company_id"] if gt and gt["pax8_company_id"] and r.random() < 0.5 else None
+            S["halo_clients"].append(HaloClient(hid, c.name, c.status == "Inactive" or bool(c.deleted), top[0], top[1],
+                                                c.website, c.date_entered, 100 + hid, ninja, pax8, c.id))
+            halo_of[c.id] = hid
+            if gt:
+                gt["halo_client_id"] = hid
+        for nc in self.gt_non_clients:
+            if nc["psa_company_id"] in halo_of:
+                nc["halo_client_id"] = halo_of[nc["psa_company_id"]]
+        by_agreement = collections.defaultdict(list)
+        for x in self.additions:
+            by_agreement[x.agreement_id].append(x)
+        contract_id = 0
+        invoice_id = -100
+        line_id = 5500
+        for a in self.agreements:
+            contract_id += 1 if hr.random() < 0.85 else hr.randint(2, 4)
+            start = int(parse_iso(a.start))
+            end = int(parse_iso(a.end)) if a.end else None
+            status = {"Active": "Active", "Expired": "Expired", "Cancelled": "Cancelled"}.get(a.status, a.status)
+            lines = sorted(by_agreement.get(a.id, []), key=lambda x: (x.sequence, x.id))
+            charge = money(sum(float(x.quantity) * (x.unit_price or 0.0) for x in lines
+                               if not x.cancelled and x.bill_customer == "Billable"))
+            S["halo_contracts"].append(HaloContract(contract_id, halo_of[a.company_id], a.name, start, end,
+                                                    HALO_PERIOD_OF_CYCLE[a.billing_cycle_id], status, charge, a.id))
+            if not lines:
+                continue
+            invoice_id -= 1 if hr.random() < 0.8 else hr.randint(2, 5)
+            months = {1: 1, 2: 3, 3: 12, 4: 6}[a.billing_cycle_id]
+            nxt = start
+            while nxt <= B:
+                nxt = add_months(nxt, months)
+            last_created = add_months(nxt, -months) - 3600   # the eve of the period, 23:00
+            lm = max([a.last_updated] + [x.last_updated for x in lines])
+            S["halo_invoices"].append(HaloInvoice(invoice_id, halo_of[a.company_id], contract_id, a.name,
+                                                  HALO_PERIOD_OF_CYCLE[a.billing_cycle_id], start, end,
+                                                  a.status != "Active", last_created if last_created > start else None,
+                                                  nxt - 3600, lm, a.id))
+            for x in lines:
+                line_id += 1 if hr.random() < 0.9 else hr.randint(2, 6)
+                item = cat[x.product_id]
+                eff = int(parse_iso(x.effective))
+                cancelled = int(parse_iso(x.cancelled)) if x.cancelled else None
+                price = 0.0 if x.unit_price is None or x.bill_customer != "Billable" else x.unit_price
+                termed = cancelled is not None or abs(eff - start) > DAY
+                S["halo_lines"].append(HaloLine(
+                    line_id, invoice_id, item_id[item.id], item.identifier, item.description, x.description,
+                    float(x.quantity), price, x.unit_cost or 0.0, cancelled is not None and cancelled < B,
+                    eff if termed else None, cancelled, x.sequence, contract_id, x.id))
+
+    # -- Autotask (the same MSP had it chosen Autotask) --------------------------------------
+    def build_autotask(self, owner):
+        B = self.B
+        S = self.sys
+        ar = self.rng("autotask")
+        at_of = {}
+        cid = 29682800
+        for c in self.companies:
+            ci = self.client_of_company.get(c.id)
+            gt = self.gt_by_client.get(ci) if ci is not None else None
+            if c.type == "Owner":
+                aid = 0                        # Autotask's own company is always id 0
+            else:
+                cid += 1 if ar.random() < 0.85 else ar.randint(2, 9)
+                aid = cid
+            if c.type == "Vendor":
+                ctype = 7
+            elif c.type == "Prospect":
+                ctype = 3
+            elif c.deleted:
+                ctype = 4
+            elif gt and gt["role"] == "former":
+                ctype = 6
+            else:
+                ctype = 1
+            last_mod = c.last_updated
+            S["at_companies"].append(AtCompany(
+                aid, c.name, c.identifier, ctype, c.status == "Active" and not c.deleted, c.website, c.phone, c.address,
+                c.city, c.state, c.zip, c.date_entered, max(last_mod, B - ar.randint(1, 90) * DAY) if ctype == 1
+                else last_mod, last_mod, c.id))
+            at_of[c.id] = aid
+            if gt:
+                gt["autotask_company_id"] = aid
+        for nc in self.gt_non_clients:
+            if nc["psa_company_id"] in at_of:
+                nc["autotask_company_id"] = at_of[nc["psa_company_id"]]
+        self.at_company_of = at_of
+        service_of = {}
+        sid = 28
+        for item in self.catalog:
+            sid += ar.randint(1, 4)
+            S["at_services"].append(AtService(sid, item.description, item.description + " (" + item.identifier + ")",
+                                              item.price, item.cost, AT_PERIOD_OF_CYCLE[item.bill_cycle_id],
+                                              not item.inactive, item.last_updated, item.identifier))
+            service_of[item.id] = (sid, item)
+        by_agreement = collections.defaultdict(list)
+        for x in self.additions:
+            by_agreement[x.agreement_id].append(x)
+        contract = 29684000
+        cs_id = 100
+        open_end = calendar.timegm((time.gmtime(B).tm_year + 2, 12, 31, 0, 0, 0))
+        for a in self.agreements:
+            contract += ar.randint(1, 12)
+            start = int(parse_iso(a.start))
+            end = int(parse_iso(a.end)) if a.end else (
+                int(parse_iso(a.date_cancelled)) - DAY if a.date_cancelled else open_end)
+            S["at_contracts"].append(AtContract(
+                contract, at_of[a.company_id], a.name, "C%06d" % (contract % 1000000),
+                AT_PERIOD_OF_CYCLE[a.billing_cycle_id], 1 if a.status == "Active" else 0, start, end,
+                0.0, a.type_id == 1 and a.status == "Active", a.date_entered, a.last_updated, a.id))
+            for x in sorted(by_agreement.get(a.id, []), key=lambda x: (x.sequence, x.id)):
+                cs_id += 1 if ar.random() < 0.9 else ar.randint(2, 5)
+                svc, item = service_of[x.product_id]
+                cancelled = int(parse_iso(x.cancelled)) if x.cancelled else None
+                units = int(math.ceil(float(x.quantity)))     # whole units; a cancelled line drops to 0
+                price = item.price if x.unit_price is None else x.unit_price
+                S["at_contract_services"].append(AtContractService(
+                    cs_id, contract, svc, price, x.unit_cost or 0.0, x.description,
+                    "" if ar.random() < 0.8 else "migrated from %s" % item.identifier, units, int(parse_iso(x.effective)),
+                    cancelled, x.id))
+
+    # -- Datto RMM ---------------------------------------------------------------------
+    def build_datto(self, devices, msp_name):
+        B = self.B
+        S = self.sys
+        dr = self.rng("datto")
+        self._datto_client = {}
+        by_org = collections.defaultdict(list)
+        for d in devices:
+            by_org[d.org_id].append(d)
+        raw = []      # device field lists without id
+        site_id = 8800
+        deleted_site = None
+        plan = []
+        for c in self.gt_clients:
+            if not c["ninja_org_id"]:
+                continue
+            r = self.rng("client", c["client"], "datto")
+            x = r.random()
+            if x < 0.25:
+                plan.append((c, r, "migrating"))
+            elif x < 0.35:
+                plan.append((c, r, "primary"))
+        internal = next((o for o in self.gt_internal_orgs if o["role"] == "internal"), None)
+        sites = []
+        for c, r, mode in plan:
+            site_id += 1 if r.random() < 0.9 else r.randint(2, 4)
+            ident = self.idents[c["client"]]
+            name = c["ninja_name"] if r.random() < 0.5 else rmm_name(r, ident["core"], ident["psa_suffix"],
+                                                                      ident["domain"])[0]
+            at = c["autotask_company_id"] if c["autotask_company_id"] and r.random() < 0.4 else None
+            site = DattoSite(site_id, self.guid(r), name, "" if r.random() < 0.7 else "Managed since %s" % iso_date(
+                B - r.randint(300, 2000) * DAY)[:4], "", False, at, c["psa_name"] if at else None, c["client"])
+            sites.append(site)
+            c.update(datto_site_id=site.id, datto_site_uid=site.uid, datto_name=site.name, datto_mode=mode)
+            self._datto_devices(r, site, by_org[c["ninja_org_id"]], mode, raw, c["client"])
+        if internal:
+            r = self.rng("datto", "internal")
+            site_id += 1
+            site = DattoSite(site_id, self.guid(r), internal["name"], "MSP internal", "", False, None, None, -1)
+            sites.append(site)
+            self._datto_devices(r, site, by_org[internal["ninja_org_id"]], "migrating", raw, None)
+        if sites:
+            site_id += 1
+            deleted_site = DattoSite(site_id, self.guid(dr), "Deleted Devices", "", "", False, None, None, -2)
+            sites.append(deleted_site)
+            for d in raw:
+                if d[10]:            # deleted
+                    d[2] = deleted_site.id
+        S["datto_sites"].extend(sites)
+        raw.sort(key=lambda d: (d[14], d[2], d[3] or ""))
+        did = 552000
+        for d in raw:
+            did += 1 if dr.random() < 0.9 else dr.randint(2, 6)
+            d[0] = did
+            S["datto_devices"].append(DattoDevice._make(d))
+        self.datto_cross = [{"serial": dev.serial, "hostname": dev.hostname, "ninja_device_id": dev.ninja_device_id,
+                             "datto_device_id": dev.id, "datto_device_uid": dev.uid,
+                             "client": self._datto_client.get(dev.uid)}
+                            for dev in S["datto_devices"] if dev.ninja_device_id is not None and not dev.deleted]
+
+    def _datto_devices(self, r, site, ndevs, mode, raw, client):
+        B = self.B
+        for nd in ndevs:
+            if nd.approval != "APPROVED" or nd.node_class in ("ANDROID", "APPLE_IOS", "MAC_SERVER"):
+                continue
+            nms = nd.node_class.startswith("NMS_")
+            if nms and r.random() > 0.4:
+                continue
+            if r.random() > (0.7 if mode == "migrating" else 0.95):
+                continue
+            if mode == "migrating":
+                online = r.random() < 0.3
+                created = nd.created_ms - r.randint(30, 700) * DAY * 1000
+            else:
+                online = not nd.offline and r.random() < 0.95
+                created = nd.created_ms + r.randint(-200, 30) * DAY * 1000
+            if nd.last_contact_ms < (B - 40 * DAY) * 1000:
+                online = False
+            seen = (B * 1000 - r.randint(5, 3000) * 1000) if online else \
+                min(nd.last_contact_ms, (B - r.randint(2, 90) * DAY) * 1000) - r.randint(0, 999)
+            created = min(created, seen - DAY * 1000)
+            self._datto_raw(r, raw, site, nd.node_class, nd.chassis, nd.system_name or nd.display_name, nd.os_name,
+                            nd.manufacturer, nd.model, nd.serial, online, seen, created, nd.last_user, nd.id, client)
+        if mode == "primary":
+            for k in range(r.randint(0, 3)):
+                hw = r.choice(LAPTOP_HW)
+                seen = B * 1000 - r.randint(5, 20000) * 1000
+                self._datto_raw(r, raw, site, "WINDOWS_WORKSTATION", "LAPTOP", "LAPTOP-" + code(r, 7),
+                                r.choice(WIN_WS_OS)[0], hw[0], hw[1], self.serial(r, hw[2]), True, seen,
+                                seen - r.randint(3, 60) * DAY * 1000, None, None, client)
+
+    def _datto_raw(self, r, raw, site, node_class, chassis, hostname, os_name, manufacturer, model, serial, online,
+                   seen_ms, created_ms, last_user, ninja_id, client):
+        B = self.B
+        category, dtype, dclass = DATTO_TYPES.get(node_class, ("Desktop", "Desktop", "device"))
+        if node_class in ("WINDOWS_WORKSTATION", "MAC") and chassis == "LAPTOP":
+            category = dtype = "Laptop"
+        if node_class.startswith("NMS_"):
+            hostname = hostname
+            os_ = None
+        else:
+            os_ = datto_os(os_name)
+            if node_class.startswith("WINDOWS") and hostname:
+                hostname = hostname.upper()[:15]
+        deleted = r.random() < 0.03
+        suspended = not deleted and r.random() < 0.01
+        uid = self.guid(r)
+        reboot = None if dclass != "device" else seen_ms - r.randint(1, 30) * DAY * 1000
+        audit = None if dclass == "rmmnetworkdevice" else seen_ms - r.randint(0, 3) * DAY * 1000
+        self._datto_client[uid] = client
+        raw.append([0, uid, site.id, hostname, category, dtype, dclass, os_, online, suspended, deleted, seen_ms,
+                    reboot, audit, created_ms, "192.168.%d.%d" % (site.id % 250, r.randint(2, 254)),
+                    "198.51.100.%d" % (site.id % 250 + 1), last_user if dclass == "device" else None,
+                    "WORKGROUP" if r.random() < 0.3 else None, "", True, manufacturer, model, serial, ninja_id])
+
     # -- assemble --------------------------------------------------------------
     def run(self):
         self.build_catalog()
@@ -1177,6 +2044,7 @@ class _Gen:
         deleted_dup_at = set(g.sample(range(self.n_clients), min(n_deleted_dups, self.n_clients)))
         for i in range(self.n_clients):
             ident = self.client_identity(i)
+            self.idents.append(ident)
             r = ident["rng"]
             role = self.roles[i]
             ind = ident["ind"]
@@ -1299,6 +2167,7 @@ class _Gen:
         tables = {"catalog": self.catalog, "companies": self.companies, "agreements": self.agreements,
                   "additions": self.additions, "organizations": self.orgs, "locations": self.locations,
                   "devices": devices}
+        tables.update(self.build_systems(devices, owner, msp_name, msp_domain))
         ground_truth = {
             "notes": "clients[i] links a PSA company to a NinjaOne organization (null where the client is absent "
                      "from one system). usage counts approved devices that are not long inactive, by class "
@@ -1307,6 +2176,12 @@ class _Gen:
             "non_clients": self.gt_non_clients,
             "internal_orgs": self.gt_internal_orgs,
             "duplicate_serials": dup_serials,
+            "notes_systems": "clients[i] also names the client's HaloPSA client and Autotask company (the same "
+                             "agreements and lines as ConnectWise, as if the MSP used that PSA), Microsoft tenant "
+                             "(shared by franchise branches), Pax8 company, Partner Center customer and Datto RMM "
+                             "site; null where absent. cross_rmm_duplicates: devices in both NinjaOne and Datto.",
+            "partner_tenant_id": self.partner_tenant_id,
+            "cross_rmm_duplicates": self.datto_cross,
         }
         return Dataset(meta, tables, ground_truth)
 
@@ -1333,7 +2208,11 @@ def summary(ds):
              "node classes: " + ", ".join("%s %d" % kv for kv in sorted(nodes.items())),
              "pending %d, offline %d, duplicate serials %d" % (
                  sum(1 for d in ds.devices if d.approval == "PENDING"), sum(1 for d in ds.devices if d.offline),
-                 len(gt["duplicate_serials"]))]
+                 len(gt["duplicate_serials"])),
+             "Microsoft tenants %d (licences via %s), devices in both RMMs %d" % (
+                 len(ds.ms_tenants), ", ".join("%s %d" % kv for kv in sorted(collections.Counter(
+                     c["ms_source"] for c in gt["clients"] if c.get("ms_source")).items())),
+                 len(gt.get("cross_rmm_duplicates", [])))]
     return "\n".join(lines)
 
 

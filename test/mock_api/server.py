@@ -3,6 +3,7 @@
 
     python3 test/mock_api/server.py --seed 7 --clients 12 --port-file /tmp/ports.json
     python3 test/mock_api/server.py --data msp.json --vendors connectwise --ports connectwise=18001
+    python3 test/mock_api/server.py --seed 7 --vendors all --port-file /tmp/ports.json
     python3 test/mock_api/server.py --seed 7 --config connectwise.private_key=s3cret \
         --faults '{"ninjaone": [{"match": "/devices", "kind": "rate_limit", "retry_after": 1, "times": 2}]}'
 
@@ -31,7 +32,15 @@ import msp_generator  # noqa: E402
 VENDORS = {
     "connectwise": ("connectwise", "ConnectWiseApp"),
     "ninjaone": ("ninjaone", "NinjaOneApp"),
+    "halopsa": ("halopsa", "HaloPSAApp"),
+    "autotask": ("autotask", "AutotaskApp"),
+    "pax8": ("pax8", "Pax8App"),
+    "msgraph": ("msgraph", "MsGraphApp"),
+    "partnercenter": ("partnercenter", "PartnerCenterApp"),
+    "dattormm": ("dattormm", "DattoRMMApp"),
 }
+# Started when --vendors is not given (what the existing tests expect); "all" starts every one.
+DEFAULT_VENDORS = ("connectwise", "ninjaone")
 
 
 def make_app(vendor, dataset, config=None, faults=None, verbose=False):
@@ -92,7 +101,8 @@ def main(argv=None):
     ap.add_argument("--clients", type=int, default=10, help="clients to generate with --seed (default 10)")
     ap.add_argument("--avg-devices", type=float, default=40, help="average devices per client (default 40)")
     ap.add_argument("--base-epoch", help="fixed 'now' of generated data (ISO 8601 or epoch; default 2026-11-01)")
-    ap.add_argument("--vendors", default=",".join(VENDORS), help="comma list (default: %(default)s)")
+    ap.add_argument("--vendors", default=",".join(DEFAULT_VENDORS),
+                    help="comma list of %s, or all (default: %%(default)s)" % ", ".join(VENDORS))
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--ports", action="append", help="vendor=port,... (default: OS-assigned)")
     ap.add_argument("--port-file", help="write {vendor: port} JSON here once listening")
@@ -103,6 +113,8 @@ def main(argv=None):
     args = ap.parse_args(argv)
 
     vendors = [v.strip() for v in args.vendors.split(",") if v.strip()]
+    if vendors == ["all"]:
+        vendors = list(VENDORS)
     for v in vendors:
         if v not in VENDORS:
             ap.error("unknown vendor %r (known: %s)" % (v, ", ".join(sorted(VENDORS))))
