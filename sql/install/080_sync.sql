@@ -1,5 +1,30 @@
 -- Syncing.
 
+-- The options a sync uses: the stored ones, plus what is derived from other
+-- integrations' data. An msgraph integration without customer_tenants reads
+-- the customers Partner Center integrations have synced (their ids are the
+-- customers' tenant ids).
+CREATE FUNCTION billrecon._effective_options(integration_id integer)
+RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $opt$
+  SELECT CASE
+           WHEN i.kind = 'msgraph' AND NOT i.options ? 'customer_tenants' THEN
+             i.options || jsonb_strip_nulls(jsonb_build_object('customer_tenants',
+               (SELECT jsonb_agg(t.tenant ORDER BY t.tenant)
+                  FROM (SELECT DISTINCT lower(va.external_id) AS tenant
+                          FROM billrecon.vendor_accounts va
+                          JOIN billrecon.integrations pc ON pc.id = va.integration_id
+                         WHERE pc.kind = 'partnercenter' AND pc.enabled AND va.removed_at IS NULL) t)))
+           ELSE i.options
+         END
+    FROM billrecon.integrations i
+   WHERE i.id = _effective_options.integration_id
+$opt$;
+COMMENT ON FUNCTION billrecon._effective_options(integer) IS
+  'Internal: an integration''s options as a sync uses them (Microsoft 365 tenants from Partner Center when not listed)';
+
 CREATE FUNCTION billrecon.sync(integration text DEFAULT NULL, mode text DEFAULT 'quick')
 RETURNS TABLE (integration text, status text, records bigint, error text, run_id bigint, mode text,
                pages bigint, requests bigint, retries bigint, warnings integer)

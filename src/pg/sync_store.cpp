@@ -161,17 +161,7 @@ IntegrationList *LoadIntegrations(const char *name) {
 	Datum args[1] = {name ? CStringGetTextDatum(name) : (Datum)0};
 	char nulls[1] = {name ? ' ' : 'n'};
 	int rc = SPI_execute_with_args(
-	    "SELECT i.id, i.name, i.kind, i.base_url,"
-	    /* An msgraph integration without customer_tenants reads the customers
-	       Partner Center integrations have synced (their ids are tenant ids). */
-	    "       CASE WHEN i.kind = 'msgraph' AND NOT i.options ? 'customer_tenants' THEN"
-	    "         i.options || jsonb_strip_nulls(jsonb_build_object('customer_tenants',"
-	    "           (SELECT jsonb_agg(t.tenant ORDER BY t.tenant) FROM ("
-	    "              SELECT DISTINCT lower(va.external_id) AS tenant"
-	    "                FROM billrecon.vendor_accounts va"
-	    "                JOIN billrecon.integrations pc ON pc.id = va.integration_id"
-	    "               WHERE pc.kind = 'partnercenter' AND pc.enabled AND va.removed_at IS NULL) t)))"
-	    "       ELSE i.options END::text,"
+	    "SELECT i.id, i.name, i.kind, i.base_url, billrecon._effective_options(i.id)::text,"
 	    "       coalesce(c.credentials, '{}')::text, i.enabled"
 	    "  FROM billrecon.integrations i"
 	    "  LEFT JOIN billrecon.integration_credentials c ON c.integration_id = i.id"
@@ -361,6 +351,14 @@ void EmitSyncRow(FunctionCallInfo fcinfo, const SyncResultRow *row) {
 	values[8] = Int64GetDatum(row->retries);
 	values[9] = Int32GetDatum(row->warnings);
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+}
+
+char *EffectiveOptions(int32 integration_id) {
+	Oid types[1] = {INT4OID};
+	Datum args[1] = {Int32GetDatum(integration_id)};
+	int rc = SPI_execute_with_args("SELECT billrecon._effective_options($1)::text", 1, types, args, nullptr, true, 1);
+	CheckSpi(rc, SPI_OK_SELECT, "reading the integration's options");
+	return CopyUpper(Value(0, 1));
 }
 
 void LoadLineForWrite(int32 integration_id, const char *line_external_id, LineForWrite *out) {

@@ -34,6 +34,10 @@ void SpiFinish();
 // disabled), or every enabled one when name is null (PSAs first, by name).
 IntegrationList *LoadIntegrations(const char *name);
 
+// The integration's options as a sync uses them now
+// (billrecon._effective_options: e.g. Microsoft 365 tenants from Partner Center).
+char *EffectiveOptions(int32 integration_id);
+
 // Transaction-scoped advisory lock on the integration; false when another
 // session is syncing it.
 bool TryLockIntegration(int32 integration_id);

@@ -1,6 +1,6 @@
 -- The billrecon demo, run by test/bin/demo in database billrecon_demo against
--- the loopback mock vendor APIs. psql variables set by the script:
---   cw_base_url, cw_credentials, ninja_base_url, ninja_credentials
+-- the loopback mock vendor APIs. The psql variable integrations_sql names the
+-- file of add_integration calls test/bin/demo_integrations.py wrote for them.
 \set ON_ERROR_STOP on
 \pset pager off
 \pset format aligned
@@ -13,21 +13,9 @@ CREATE EXTENSION billrecon;
 SET billrecon.allow_http = on;
 
 \echo
-\echo '==> integrations: ConnectWise (the default PSA) and NinjaOne (RMM)'
-SELECT billrecon.add_integration(
-	name           => 'connectwise',
-	kind           => 'connectwise',
-	base_url       => :'cw_base_url',
-	credentials    => :'cw_credentials'::jsonb,
-	is_default_psa => true
-) AS connectwise_id;
-
-SELECT billrecon.add_integration(
-	name        => 'ninjaone',
-	kind        => 'ninjaone',
-	base_url    => :'ninja_base_url',
-	credentials => :'ninja_credentials'::jsonb
-) AS ninjaone_id;
+\echo '==> integrations: ConnectWise (the default PSA), NinjaOne and Datto RMM (devices), Partner Center,'
+\echo '    Microsoft 365 (its tenants are Partner Center''s customers) and Pax8'
+\i :integrations_sql
 
 \echo
 \echo '==> full sync of every integration'
@@ -35,7 +23,7 @@ SELECT integration, status, mode, records, pages, requests, retries, warnings, e
   FROM billrecon.sync(NULL, 'full') ORDER BY integration;
 
 \echo
-\echo '==> a quick sync right after: ConnectWise asks only for what changed; NinjaOne cannot, so it runs full'
+\echo '==> a quick sync right after: ConnectWise asks only for what changed; APIs without a modified filter run full'
 SELECT integration, status, mode, records, requests
   FROM billrecon.sync(NULL, 'quick') ORDER BY integration;
 
@@ -66,5 +54,17 @@ SELECT c.name AS client, count(*) AS lines, sum(l.quantity * coalesce(l.unit_pri
  WHERE l.removed_at IS NULL AND l.cancel_date IS NULL
  GROUP BY c.name ORDER BY monthly_amount DESC, client LIMIT 10;
 
--- Next (as those land): suggest and confirm client matches, apply presets,
--- reconcile the period and show the discrepancies.
+\echo
+\echo '==> service mapping: built-in presets turn recognised PSA products into rules'
+SELECT billrecon.apply_presets() AS rules_created;
+SELECT state, count(*) AS line_items FROM billrecon.service_mapping GROUP BY state ORDER BY state;
+SELECT product, integration, mode, filters, count(*) AS line_items
+  FROM billrecon.service_mapping WHERE state = 'mapped' GROUP BY 1, 2, 3, 4 ORDER BY 1, 2;
+
+\echo
+\echo '==> still to clear: vendor accounts without a PSA client, by integration'
+SELECT integration, count(*) AS unmapped_accounts, sum(usage_records) AS usage_records
+  FROM billrecon.unmapped_vendor_accounts GROUP BY integration ORDER BY integration;
+
+-- Next (as those land): suggest and confirm client matches, reconcile the
+-- period and show the discrepancies.

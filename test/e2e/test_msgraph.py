@@ -4,6 +4,7 @@ signInActivity only where the tenant has Entra ID P1, quick -> full, and the
 shared failure cases. Skipped while the connector is not built."""
 
 import collections
+import json
 
 from e2e_lib import GRAPH_APP, KindTestCase, VendorFaults, d
 
@@ -127,3 +128,34 @@ class MsGraphSync(VendorFaults, KindTestCase):
         self.assertEqual((run["requested_mode"], run["mode"]), ("quick", "full"))
         self.assertFalse(self.scalar("SELECT enabled FROM billrecon.usage_records WHERE integration_id = %s AND "
                                      "external_id = %s", (iid, u.id)))
+
+
+class MsGraphTenantsFromPartnerCenter(KindTestCase):
+    """Issue 3: without options.customer_tenants, the tenants are the customers
+    a Partner Center integration has synced."""
+    KIND = "msgraph"
+
+    def test_tenants_come_from_partner_center(self):
+        pc_name, pc_id = self.add("partnercenter")
+        url, creds, opts = self.mocks.integration("msgraph")
+        opts = {k: v for k, v in opts.items() if k != "customer_tenants"}
+        name = self.unique_name("ms-from-pc")
+        iid = self.scalar("SELECT billrecon.add_integration(%s, 'msgraph', %s, %s::jsonb, %s::jsonb)",
+                          (name, url, json.dumps(creds), json.dumps(opts)))
+        # Before Partner Center has synced there is nothing to read: a clear failure.
+        self.execute("UPDATE billrecon.integrations SET enabled = false WHERE kind = 'partnercenter' AND id <> %s",
+                     (pc_id,))
+        try:
+            row = self.sync(name, "full")
+            self.assert_failed(row, r"no customer tenants")
+            self.assert_succeeded(self.sync(pc_name, "full"))
+            row = self.sync(name, "full")
+            self.assert_succeeded(row)
+        finally:
+            self.execute("UPDATE billrecon.integrations SET enabled = true WHERE kind = 'partnercenter'")
+        customers = {r["external_id"].lower() for r in self.current("vendor_accounts", pc_id)}
+        tenants = {r["external_id"] for r in self.current("vendor_accounts", iid)}
+        self.assertTrue(customers, "Partner Center has customers")
+        self.assertEqual(tenants, customers, "every Partner Center customer's tenant is read, and no other")
+        tokens = {e["path"].split("/")[1] for e in self.mock.requests() if "/oauth2/" in e["path"]}
+        self.assertEqual(tokens, customers, "one token per customer tenant")

@@ -50,6 +50,9 @@ Outcome SyncOne(const IntegrationRow &row, connectors::SyncMode mode) {
 	out.run_id = start.run_id;
 
 	connectors::IntegrationConfig config = ConfigFromRow(row);
+	// Read again now: an earlier sync of this call may have changed what the
+	// options derive from (Partner Center's customers for Microsoft 365).
+	config.options_json = CallPg(EffectiveOptions, row.id);
 
 	connectors::SyncRequest request;
 	request.mode = mode;
