@@ -356,7 +356,8 @@ void EmitSyncRow(FunctionCallInfo fcinfo, const SyncResultRow *row) {
 char *EffectiveOptions(int32 integration_id) {
 	Oid types[1] = {INT4OID};
 	Datum args[1] = {Int32GetDatum(integration_id)};
-	int rc = SPI_execute_with_args("SELECT billrecon._effective_options($1)::text", 1, types, args, nullptr, true, 1);
+	// Not read-only: a fresh snapshot sees what earlier syncs of this call wrote.
+	int rc = SPI_execute_with_args("SELECT billrecon._effective_options($1)::text", 1, types, args, nullptr, false, 1);
 	CheckSpi(rc, SPI_OK_SELECT, "reading the integration's options");
 	return CopyUpper(Value(0, 1));
 }
