@@ -92,4 +92,19 @@ SELECT billrecon.delete_rule(rule_id) FROM billrecon.service_mapping WHERE line_
 SELECT billrecon.unignore_line_item('4') AS unignored;
 SELECT line_item_id, rule_scope, mode, state FROM billrecon.service_mapping WHERE line_item_id IN ('4', '6') ORDER BY 1;
 
+-- Suggested matches: one to one, rejected pairs never again, confirmed from the recommended threshold.
+SELECT billrecon.recommended_match_threshold();
+SELECT billrecon.unmap_client('devices', 'N1') AS unmapped;
+SELECT billrecon.suggest_client_matches() AS suggested;
+SELECT integration, vendor_account_id, vendor_account_name, psa_company_id, psa_company_name, score >= 0.9 AS confident,
+       evidence
+  FROM billrecon.client_match_suggestions ORDER BY vendor_account_id;
+SELECT billrecon.confirm_client_matches(1.5);
+SELECT billrecon.confirm_client_matches() AS confirmed;
+SELECT va.external_id, pc.external_id AS psa_company_id, m.source, m.score >= 0.9 AS confident
+  FROM billrecon.client_mappings m
+  JOIN billrecon.vendor_accounts va ON va.id = m.vendor_account_id
+  JOIN billrecon.psa_companies pc ON pc.id = m.psa_company_id ORDER BY 1;
+SELECT count(*) AS suggestions_left FROM billrecon.client_match_suggestions;
+
 SELECT count(billrecon.drop_integration(name)::text) AS dropped FROM billrecon.integrations;

@@ -16,7 +16,7 @@ GRANT SELECT ON billrecon.client_mappings, billrecon.client_match_candidates, bi
                 billrecon.excluded_vendor_products, billrecon.line_item_parents,
                 billrecon.service_mapping, billrecon.unmapped_line_items
   TO billrecon_reader;
-GRANT EXECUTE ON FUNCTION billrecon.version() TO billrecon_reader;
+GRANT EXECUTE ON FUNCTION billrecon.version(), billrecon.recommended_match_threshold() TO billrecon_reader;
 
 -- Operator: runs syncs (the function runs with the owner's rights to read
 -- credentials and write data; the operator gets no direct write access).
@@ -30,7 +30,9 @@ GRANT INSERT, UPDATE, DELETE ON billrecon.client_mappings, billrecon.client_matc
                                 billrecon.line_item_parents
   TO billrecon_operator;
 GRANT USAGE ON SEQUENCE billrecon.service_rules_id_seq TO billrecon_operator;
-GRANT EXECUTE ON FUNCTION billrecon.map_client(text, text, text),
+GRANT EXECUTE ON FUNCTION billrecon.suggest_client_matches(),
+                          billrecon.confirm_client_matches(numeric),
+                          billrecon.map_client(text, text, text),
                           billrecon.unmap_client(text, text),
                           billrecon.reject_client_match(text, text, text, text),
                           billrecon.map_line_item(text, text, text, jsonb, numeric),

@@ -395,6 +395,49 @@ void EmitWriteRow(FunctionCallInfo fcinfo, const WriteResultRow *row) {
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 }
 
+TextRows *QueryTextRows(const char *sql, bool has_arg, int32 arg) {
+	Oid types[1] = {INT4OID};
+	Datum args[1] = {Int32GetDatum(arg)};
+	int rc = SPI_execute_with_args(sql, has_arg ? 1 : 0, types, args, nullptr, true, 0);
+	CheckSpi(rc, SPI_OK_SELECT, "reading rows");
+	TextRows *out = static_cast<TextRows *>(SPI_palloc(sizeof(TextRows)));
+	out->nrows = static_cast<int>(SPI_processed);
+	out->ncols = SPI_tuptable->tupdesc->natts;
+	out->cells = static_cast<char **>(SPI_palloc(sizeof(char *) * (out->nrows * out->ncols + 1)));
+	for (int r = 0; r < out->nrows; ++r)
+		for (int c = 0; c < out->ncols; ++c)
+			out->cells[r * out->ncols + c] = CopyUpper(Value(r, c + 1));
+	return out;
+}
+
+int64 StoreMatchSuggestions(int32 integration_id, int nrows, const char *const *cells) {
+	Oid dtypes[1] = {INT4OID};
+	Datum dargs[1] = {Int32GetDatum(integration_id)};
+	int rc = SPI_execute_with_args(
+	    "DELETE FROM billrecon.client_match_candidates c USING billrecon.vendor_accounts va"
+	    " WHERE va.id = c.vendor_account_id AND va.integration_id = $1"
+	    "   AND NOT EXISTS (SELECT 1 FROM billrecon.client_mappings m WHERE m.vendor_account_id = va.id)",
+	    1, dtypes, dargs, nullptr, false, 0);
+	CheckSpi(rc, SPI_OK_DELETE, "clearing old suggestions");
+	if (nrows == 0)
+		return 0;
+	Oid types[4] = {TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
+	Datum args[4];
+	for (int c = 0; c < 4; ++c)
+		args[c] = TextArray(nrows, cells, 4, c);
+	rc = SPI_execute_with_args("INSERT INTO billrecon.client_match_candidates"
+	                           " (vendor_account_id, psa_company_id, score, evidence)"
+	                           " SELECT u.a::bigint, u.p::bigint, u.s::numeric, u.e"
+	                           "   FROM unnest($1, $2, $3, $4) AS u(a, p, s, e)",
+	                           4, types, args, nullptr, false, 0);
+	CheckSpi(rc, SPI_OK_INSERT, "storing suggestions");
+	return static_cast<int64>(SPI_processed);
+}
+
+Datum NumericFromText(const char *text) {
+	return DirectFunctionCall3(numeric_in, CStringGetDatum(text), ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+}
+
 const char *OuterUserName() {
 	return GetUserNameFromId(GetOuterUserId(), false);
 }

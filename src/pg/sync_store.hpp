@@ -134,6 +134,23 @@ struct WriteResultRow {
 };
 void EmitWriteRow(FunctionCallInfo fcinfo, const WriteResultRow *row);
 
+// Rows of text (NULL as nullptr) from a query with at most one int4 parameter
+// (has_arg false: none). Copied out of SPI into the caller's context.
+struct TextRows {
+	int nrows;
+	int ncols;
+	char **cells; // row-major
+};
+TextRows *QueryTextRows(const char *sql, bool has_arg, int32 arg);
+
+// Replaces the client match suggestions of the integration's unmapped
+// accounts by `nrows` rows of (vendor account id, PSA company id, score,
+// evidence) text cells; returns how many were stored.
+int64 StoreMatchSuggestions(int32 integration_id, int nrows, const char *const *cells);
+
+// numeric from its text.
+Datum NumericFromText(const char *text);
+
 // The role that called us, before SECURITY DEFINER switched (for started_by).
 const char *OuterUserName();
 
