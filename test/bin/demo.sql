@@ -62,9 +62,17 @@ SELECT product, integration, mode, filters, count(*) AS line_items
   FROM billrecon.service_mapping WHERE state = 'mapped' GROUP BY 1, 2, 3, 4 ORDER BY 1, 2;
 
 \echo
+\echo '==> client mapping: suggestions with their evidence, then the confident ones confirmed'
+SELECT billrecon.suggest_client_matches() AS suggested;
+SELECT integration, vendor_account_name, psa_company_name, score, evidence
+  FROM billrecon.client_match_suggestions ORDER BY score DESC, integration, vendor_account_name LIMIT 12;
+SELECT billrecon.confirm_client_matches() AS confirmed_at_recommended_threshold;
+SELECT integration, vendor_account_name, psa_company_name, score, evidence
+  FROM billrecon.client_match_suggestions ORDER BY score DESC, integration, vendor_account_name;
+
+\echo
 \echo '==> still to clear: vendor accounts without a PSA client, by integration'
 SELECT integration, count(*) AS unmapped_accounts, sum(usage_records) AS usage_records
   FROM billrecon.unmapped_vendor_accounts GROUP BY integration ORDER BY integration;
 
--- Next (as those land): suggest and confirm client matches, reconcile the
--- period and show the discrepancies.
+-- Next (as those land): reconcile the period and show the discrepancies.
