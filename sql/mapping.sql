@@ -92,6 +92,13 @@ SELECT billrecon.delete_rule(rule_id) FROM billrecon.service_mapping WHERE line_
 SELECT billrecon.unignore_line_item('4') AS unignored;
 SELECT line_item_id, rule_scope, mode, state FROM billrecon.service_mapping WHERE line_item_id IN ('4', '6') ORDER BY 1;
 
+-- What is left, per integration, and which vendor products no rule counts.
+SELECT billrecon.delete_rule(rule_id) AS bdr_rule_deleted FROM billrecon.service_mapping WHERE line_item_id = '7';
+SELECT * FROM billrecon.uncaptured_vendor_products ORDER BY integration, kind, product;
+SELECT * FROM billrecon.unmapped_counts ORDER BY integration;
+SELECT billrecon.map_line_item('7', 'devices', 'asset', '{"device_class": ["server"]}', 2) > 0 AS bdr_rule;
+SELECT count(*) AS uncaptured FROM billrecon.uncaptured_vendor_products;
+
 -- Suggested matches: one to one, rejected pairs never again, confirmed from the recommended threshold.
 SELECT billrecon.recommended_match_threshold();
 SELECT billrecon.unmap_client('devices', 'N1') AS unmapped;

@@ -14,7 +14,8 @@ GRANT SELECT ON billrecon.client_mappings, billrecon.client_match_candidates, bi
                 billrecon.client_match_suggestions, billrecon.unmapped_vendor_accounts,
                 billrecon.rule_presets, billrecon.service_rules, billrecon.ignored_line_items,
                 billrecon.excluded_vendor_products, billrecon.line_item_parents,
-                billrecon.service_mapping, billrecon.unmapped_line_items
+                billrecon.service_mapping, billrecon.unmapped_line_items,
+                billrecon.uncaptured_vendor_products, billrecon.unmapped_counts
   TO billrecon_reader;
 GRANT EXECUTE ON FUNCTION billrecon.version(), billrecon.recommended_match_threshold() TO billrecon_reader;
 

@@ -71,8 +71,7 @@ SELECT integration, vendor_account_name, psa_company_name, score, evidence
   FROM billrecon.client_match_suggestions ORDER BY score DESC, integration, vendor_account_name;
 
 \echo
-\echo '==> still to clear: vendor accounts without a PSA client, by integration'
-SELECT integration, count(*) AS unmapped_accounts, sum(usage_records) AS usage_records
-  FROM billrecon.unmapped_vendor_accounts GROUP BY integration ORDER BY integration;
+\echo '==> still to clear before reconciling (billrecon.unmapped_counts): what a human must decide'
+SELECT * FROM billrecon.unmapped_counts ORDER BY side DESC, integration;
 
 -- Next (as those land): reconcile the period and show the discrepancies.
