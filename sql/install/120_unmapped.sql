@@ -34,8 +34,11 @@ COMMENT ON FUNCTION billrecon._usage_captured(billrecon.usage_records) IS
 CREATE VIEW billrecon.uncaptured_vendor_products AS
 SELECT i.name AS integration,
        u.kind,
-       coalesce(u.product, CASE WHEN u.kind = 'device' THEN u.device_class END, '') AS product,
-       max(u.product_name) AS product_name,
+       CASE u.kind
+         WHEN 'user' THEN CASE WHEN u.licensed THEN 'licensed users' ELSE 'unlicensed users' END
+         ELSE coalesce(u.product, CASE WHEN u.kind = 'device' THEN u.device_class END, '')
+       END AS product,
+       max(CASE WHEN u.kind <> 'user' THEN u.product_name END) AS product_name,
        count(*) AS usage_records,
        sum(u.quantity) AS quantity,
        count(DISTINCT u.account_id) AS accounts
@@ -52,7 +55,7 @@ COMMENT ON VIEW billrecon.uncaptured_vendor_products IS
   'map them (billrecon.map_product / map_line_item) or exclude them (billrecon.exclude_vendor_product)';
 COMMENT ON COLUMN billrecon.uncaptured_vendor_products.integration IS 'Vendor integration';
 COMMENT ON COLUMN billrecon.uncaptured_vendor_products.kind IS 'device, licence, user or subscription';
-COMMENT ON COLUMN billrecon.uncaptured_vendor_products.product IS 'Product or SKU (devices without one: their class)';
+COMMENT ON COLUMN billrecon.uncaptured_vendor_products.product IS 'Product or SKU (devices without one: their class; users: licensed users or unlicensed users)';
 COMMENT ON COLUMN billrecon.uncaptured_vendor_products.product_name IS 'Its name, where the vendor gives one';
 COMMENT ON COLUMN billrecon.uncaptured_vendor_products.usage_records IS 'Current usage records of it';
 COMMENT ON COLUMN billrecon.uncaptured_vendor_products.quantity IS 'Their total quantity';
