@@ -103,15 +103,14 @@ END
 $va$;
 COMMENT ON FUNCTION billrecon._vendor_account(text, text) IS 'Internal: the vendor account with that external id in that integration, or an error';
 
--- Resolves a PSA company external id (in the default PSA) to its row, or raises.
-CREATE FUNCTION billrecon._psa_company(psa_company_id text)
-RETURNS bigint
+-- The default PSA integration, or an error: clients and line items are its.
+CREATE FUNCTION billrecon._default_psa()
+RETURNS integer
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
-AS $pc$
+AS $dp$
 DECLARE
   v_psa integer;
-  v_id bigint;
 BEGIN
   SELECT i.id INTO v_psa FROM billrecon.integrations i WHERE i.is_default_psa;
   IF NOT FOUND THEN
@@ -120,6 +119,21 @@ BEGIN
       DETAIL = 'Clients and line items are those of the default PSA integration.',
       HINT = 'SELECT billrecon.set_default_psa(''name'') names it.';
   END IF;
+  RETURN v_psa;
+END
+$dp$;
+COMMENT ON FUNCTION billrecon._default_psa() IS 'Internal: the id of the default PSA integration, or an error';
+
+-- Resolves a PSA company external id (in the default PSA) to its row, or raises.
+CREATE FUNCTION billrecon._psa_company(psa_company_id text)
+RETURNS bigint
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $pc$
+DECLARE
+  v_psa integer := billrecon._default_psa();
+  v_id bigint;
+BEGIN
   SELECT c.id INTO v_id FROM billrecon.psa_companies c
    WHERE c.integration_id = v_psa AND c.external_id = psa_company_id;
   IF NOT FOUND THEN

@@ -7,16 +7,9 @@ LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $li$
 DECLARE
-  v_psa integer;
+  v_psa integer := billrecon._default_psa();
   v_id bigint;
 BEGIN
-  SELECT i.id INTO v_psa FROM billrecon.integrations i WHERE i.is_default_psa;
-  IF NOT FOUND THEN
-    RAISE EXCEPTION USING ERRCODE = '55000',
-      MESSAGE = 'there is no default PSA',
-      DETAIL = 'Clients and line items are those of the default PSA integration.',
-      HINT = 'SELECT billrecon.set_default_psa(''name'') names it.';
-  END IF;
   SELECT l.id INTO v_id FROM billrecon.psa_line_items l
    WHERE l.integration_id = v_psa AND l.external_id = line_item_id AND l.removed_at IS NULL;
   IF NOT FOUND THEN
