@@ -27,9 +27,6 @@ public:
 	const std::vector<std::string> &warnings() const noexcept {
 		return warnings_;
 	}
-	void AddWarning(std::string message) {
-		Warn(std::move(message));
-	}
 
 private:
 	// Row-major cells of one batch; nullopt = SQL NULL.

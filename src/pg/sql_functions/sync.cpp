@@ -71,13 +71,13 @@ Outcome SyncOne(const IntegrationRow &row, connectors::SyncMode mode) {
 		CallPg(ApplyStaged, static_cast<int64>(start.run_id), full, &applied);
 		CallPg(CommitSubxact, static_cast<const Subxact *>(&sx));
 		if (applied.skipped_agreements > 0)
-			sink.AddWarning(std::to_string(applied.skipped_agreements) +
+			sink.Warn(std::to_string(applied.skipped_agreements) +
 			                " agreement(s) skipped: their company was not returned by the PSA");
 		if (applied.skipped_line_items > 0)
-			sink.AddWarning(std::to_string(applied.skipped_line_items) +
+			sink.Warn(std::to_string(applied.skipped_line_items) +
 			                " line item(s) skipped: their agreement was not returned by the PSA");
 		if (applied.skipped_usage > 0)
-			sink.AddWarning(std::to_string(applied.skipped_usage) +
+			sink.Warn(std::to_string(applied.skipped_usage) +
 			                " usage record(s) skipped: their account was not returned by the vendor");
 		out.status = "succeeded";
 		out.mode = connectors::SyncModeName(result.effective_mode);
