@@ -43,6 +43,14 @@ AS 'MODULE_PATHNAME', 'billrecon_version'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION billrecon.version() IS 'Version of the loaded billrecon library';
 
+CREATE FUNCTION billrecon._acting_role()
+RETURNS name
+AS 'MODULE_PATHNAME', 'billrecon_acting_role'
+LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION billrecon._acting_role() IS
+  'Internal: the role the caller acts as (SET ROLE included), also inside SECURITY DEFINER functions: the name '
+  'written to audit and run rows';
+
 CREATE VIEW billrecon.integration_status AS
 WITH last_run AS (
   SELECT DISTINCT ON (r.integration_id) r.*

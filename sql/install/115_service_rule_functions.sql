@@ -324,6 +324,21 @@ $lnk$;
 COMMENT ON FUNCTION billrecon.link_adjustment(text, text) IS
   'Links an adjustment or credit line to the line it adjusts (both external ids of the default PSA); it then nets against that line';
 
+-- The rule that applies to a line item: its own, else its product's (the
+-- product code's rule before the product name's).
+CREATE FUNCTION billrecon._line_rule(l billrecon.psa_line_items)
+RETURNS bigint
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN coalesce(
+    (SELECT r.id FROM billrecon.service_rules r WHERE r.line_item_id = l.id),
+    (SELECT p.id FROM billrecon.service_rules p
+      WHERE p.psa_product IS NOT NULL
+        AND (lower(p.psa_product) = lower(l.product_code) OR lower(p.psa_product) = lower(l.product_name))
+      ORDER BY lower(p.psa_product) = lower(l.product_code) DESC, p.id
+      LIMIT 1));
+COMMENT ON FUNCTION billrecon._line_rule(billrecon.psa_line_items) IS
+  'Internal: id of the service rule that applies to the line item (its own, else its product''s), null when none';
+
 -- Line items of the default PSA with the rule that applies to each.
 CREATE VIEW billrecon.service_mapping AS
 SELECT l.external_id AS line_item_id,
@@ -354,13 +369,9 @@ SELECT l.external_id AS line_item_id,
   JOIN billrecon.integrations psa ON psa.id = l.integration_id AND psa.is_default_psa
   JOIN billrecon.psa_companies c ON c.id = l.company_id
   JOIN billrecon.psa_agreements a ON a.id = l.agreement_id
-  LEFT JOIN billrecon.service_rules r ON r.line_item_id = l.id
-  LEFT JOIN LATERAL (
-    SELECT p.* FROM billrecon.service_rules p
-     WHERE p.psa_product IS NOT NULL
-       AND (lower(p.psa_product) = lower(l.product_code) OR lower(p.psa_product) = lower(l.product_name))
-     ORDER BY lower(p.psa_product) = lower(l.product_code) DESC, p.id
-     LIMIT 1) pr ON r.id IS NULL
+  LEFT JOIN billrecon.service_rules ar ON ar.id = billrecon._line_rule(l)
+  LEFT JOIN billrecon.service_rules r ON r.id = ar.id AND r.line_item_id IS NOT NULL
+  LEFT JOIN billrecon.service_rules pr ON pr.id = ar.id AND pr.line_item_id IS NULL
   LEFT JOIN billrecon.integrations ri ON ri.id = coalesce(r.integration_id, pr.integration_id)
   LEFT JOIN billrecon.ignored_line_items g ON g.line_item_id = l.id
   LEFT JOIN billrecon.line_item_parents lp ON lp.line_item_id = l.id

@@ -1,33 +1,71 @@
 -- What no mapping covers yet, so "clear the unmapped count first" is one query.
 
--- A usage record is captured when a rule on its integration would count it:
--- asset rules devices of their classes and name patterns, licence rules their
--- SKUs, user rules users, subscription rules the products their patterns match.
+-- Which usage records a rule addresses: asset rules devices of their classes
+-- and name patterns, licence rules their SKUs, user rules users, subscription
+-- rules the products their patterns match. The one definition of it: the
+-- unmapped views and billrecon.reconcile() both use it.
+CREATE FUNCTION billrecon._rule_captures(mode text, filters jsonb, u billrecon.usage_records)
+RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE mode
+           WHEN 'asset' THEN u.kind = 'device'
+             AND (NOT filters ? 'device_class' OR filters->'device_class' ? u.device_class)
+             AND (NOT filters ? 'os_name' OR coalesce(u.os_name, '') ~* (filters->>'os_name'))
+             AND (NOT filters ? 'device_name' OR coalesce(u.device_name, '') ~* (filters->>'device_name'))
+           WHEN 'licence' THEN u.kind = 'licence'
+             AND (NOT filters ? 'skus' OR EXISTS (
+                   SELECT 1 FROM jsonb_array_elements_text(filters->'skus') s(sku)
+                    WHERE lower(s.sku) IN (lower(coalesce(u.product, '')), lower(coalesce(u.product_name, '')))))
+           WHEN 'user' THEN u.kind = 'user'
+           WHEN 'subscription' THEN u.kind = 'subscription'
+             AND (NOT filters ? 'products' OR EXISTS (
+                   SELECT 1 FROM jsonb_array_elements_text(filters->'products') p(pattern)
+                    WHERE coalesce(u.product, '') ~* p.pattern OR coalesce(u.product_name, '') ~* p.pattern))
+           ELSE false
+         END;
+COMMENT ON FUNCTION billrecon._rule_captures(text, jsonb, billrecon.usage_records) IS
+  'Internal: whether a rule of this mode and these filters addresses the usage record (what it counts is '
+  'billrecon._rule_quantity)';
+
+-- How much of the record a rule counts: user rules count enabled users (only
+-- licensed ones unless {"users": "enabled"}), licence rules assigned units or,
+-- with {"count": "purchased"}, prepaid enabled units. Zero when not captured.
+CREATE FUNCTION billrecon._rule_quantity(mode text, filters jsonb, u billrecon.usage_records)
+RETURNS numeric
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE
+           WHEN NOT billrecon._rule_captures(mode, filters, u) THEN 0
+           WHEN mode = 'user' THEN
+             CASE WHEN coalesce(u.enabled, true)
+                   AND (coalesce(filters->>'users', 'licensed') = 'enabled' OR coalesce(u.licensed, true))
+                  THEN u.quantity ELSE 0 END
+           WHEN mode = 'licence' AND filters->>'count' = 'purchased' THEN coalesce(u.purchased_quantity, 0)
+           ELSE u.quantity
+         END;
+COMMENT ON FUNCTION billrecon._rule_quantity(text, jsonb, billrecon.usage_records) IS
+  'Internal: the quantity a rule of this mode and these filters counts for the usage record (0 when it does not '
+  'capture it; disabled users and, by default, unlicensed users count 0; a user whose licence state the vendor does not report counts as licensed)';
+
+-- A usage record is excluded when its product (id or name) is an excluded
+-- vendor product of its integration.
+CREATE FUNCTION billrecon._usage_excluded(u billrecon.usage_records)
+RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN EXISTS (
+    SELECT 1 FROM billrecon.excluded_vendor_products e
+     WHERE e.integration_id = u.integration_id
+       AND lower(e.product) IN (lower(coalesce(u.product, '')), lower(coalesce(u.product_name, ''))));
+COMMENT ON FUNCTION billrecon._usage_excluded(billrecon.usage_records) IS
+  'Internal: whether the record''s product is excluded (billrecon.exclude_vendor_product) on its integration';
+
+-- A usage record is captured when a rule on its integration addresses it.
 CREATE FUNCTION billrecon._usage_captured(u billrecon.usage_records)
 RETURNS boolean
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $cap$
-  SELECT EXISTS (
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN EXISTS (
     SELECT 1 FROM billrecon.service_rules r
      WHERE r.integration_id = u.integration_id
-       AND CASE r.mode
-             WHEN 'asset' THEN u.kind = 'device'
-               AND (NOT r.filters ? 'device_class' OR r.filters->'device_class' ? u.device_class)
-               AND (NOT r.filters ? 'os_name' OR coalesce(u.os_name, '') ~* (r.filters->>'os_name'))
-               AND (NOT r.filters ? 'device_name' OR coalesce(u.device_name, '') ~* (r.filters->>'device_name'))
-             WHEN 'licence' THEN u.kind = 'licence'
-               AND (NOT r.filters ? 'skus' OR EXISTS (
-                     SELECT 1 FROM jsonb_array_elements_text(r.filters->'skus') s(sku)
-                      WHERE lower(s.sku) IN (lower(coalesce(u.product, '')), lower(coalesce(u.product_name, '')))))
-             WHEN 'user' THEN u.kind = 'user'
-             WHEN 'subscription' THEN u.kind = 'subscription'
-               AND (NOT r.filters ? 'products' OR EXISTS (
-                     SELECT 1 FROM jsonb_array_elements_text(r.filters->'products') p(pattern)
-                      WHERE coalesce(u.product, '') ~* p.pattern OR coalesce(u.product_name, '') ~* p.pattern))
-             ELSE false
-           END)
-$cap$;
+       AND billrecon._rule_captures(r.mode, r.filters, u));
 COMMENT ON FUNCTION billrecon._usage_captured(billrecon.usage_records) IS
   'Internal: whether any service rule on the record''s integration would count it';
 
@@ -45,9 +83,7 @@ SELECT i.name AS integration,
   FROM billrecon.usage_records u
   JOIN billrecon.integrations i ON i.id = u.integration_id
  WHERE u.removed_at IS NULL
-   AND NOT EXISTS (SELECT 1 FROM billrecon.excluded_vendor_products e
-                    WHERE e.integration_id = u.integration_id
-                      AND lower(e.product) IN (lower(coalesce(u.product, '')), lower(coalesce(u.product_name, ''))))
+   AND NOT billrecon._usage_excluded(u)
    AND NOT billrecon._usage_captured(u)
  GROUP BY i.name, u.kind, 3;
 COMMENT ON VIEW billrecon.uncaptured_vendor_products IS

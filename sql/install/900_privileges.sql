@@ -54,10 +54,47 @@ GRANT EXECUTE ON FUNCTION billrecon.suggest_client_matches(),
                           billrecon._integration_id(text)
   TO billrecon_operator;
 
+-- Reader: reconcile runs, reports and cards. Functions a view calls are
+-- checked against the view's user, so the pure helpers are the reader's too.
+GRANT SELECT ON billrecon.reconcile_runs, billrecon.reconcile_run_inputs, billrecon.reconcile_results,
+                billrecon.reconcile_run_clients,
+                billrecon.reconciled_lines, billrecon.discrepancies, billrecon.discrepancies_by_client,
+                billrecon.discrepancies_by_service, billrecon.discrepancies_by_contract,
+                billrecon.reconciled_invoices, billrecon.reconcile_run_comparison,
+                billrecon.client_integrations, billrecon.client_seats, billrecon.client_services,
+                billrecon.flagged_services, billrecon.inactive_seats, billrecon.duplicate_seats, billrecon.margin,
+                billrecon.proposed_changes, billrecon.change_card_pushes, billrecon.line_item_notes,
+                billrecon.change_cards, billrecon.change_card_proration
+  TO billrecon_reader;
+GRANT EXECUTE ON FUNCTION billrecon.last_run_id(),
+                          billrecon._is_discrepancy(text, numeric),
+                          billrecon._rule_captures(text, jsonb, billrecon.usage_records),
+                          billrecon._rule_quantity(text, jsonb, billrecon.usage_records),
+                          billrecon._usage_excluded(billrecon.usage_records),
+                          billrecon._usage_captured(billrecon.usage_records),
+                          billrecon._line_rule(billrecon.psa_line_items),
+                          billrecon._default_effective_date()
+  TO billrecon_reader;
+
+-- Operator: reconcile and the change workflow. The functions run with the
+-- owner's rights (runs, cards and their audit cannot be forged by hand).
+GRANT EXECUTE ON FUNCTION billrecon.reconcile(date),
+                          billrecon.approve(bigint[], date, boolean),
+                          billrecon.dismiss(bigint[], text),
+                          billrecon.set_effective_date(bigint[], date),
+                          billrecon.note_card(bigint[], text, text[]),
+                          billrecon.note_line_item(text, text, text[]),
+                          billrecon.push_changes(boolean, bigint[]),
+                          billrecon.revert_change(bigint, date)
+  TO billrecon_operator;
+GRANT SELECT ON billrecon.audit_log TO billrecon_operator;
+
 -- Admin: integrations and their credentials; presets.
 GRANT INSERT, UPDATE, DELETE ON billrecon.rule_presets TO billrecon_admin;
 GRANT USAGE ON SEQUENCE billrecon.rule_presets_id_seq TO billrecon_admin;
 GRANT SELECT, INSERT, UPDATE, DELETE ON billrecon.integrations, billrecon.integration_credentials TO billrecon_admin;
+-- Pruning the audit trail is the admin's alone; nobody updates it.
+GRANT DELETE ON billrecon.audit_log TO billrecon_admin;
 GRANT USAGE ON SEQUENCE billrecon.integrations_id_seq TO billrecon_admin;
 -- Deleting an integration cascades into its history and data.
 GRANT DELETE ON billrecon.sync_runs, billrecon.sync_run_messages, billrecon.psa_companies,
@@ -101,3 +138,16 @@ SELECT pg_catalog.pg_extension_config_dump('billrecon.service_rules_id_seq', '')
 SELECT pg_catalog.pg_extension_config_dump('billrecon.ignored_line_items', '');
 SELECT pg_catalog.pg_extension_config_dump('billrecon.excluded_vendor_products', '');
 SELECT pg_catalog.pg_extension_config_dump('billrecon.line_item_parents', '');
+SELECT pg_catalog.pg_extension_config_dump('billrecon.reconcile_runs', '');
+SELECT pg_catalog.pg_extension_config_dump('billrecon.reconcile_run_inputs', '');
+SELECT pg_catalog.pg_extension_config_dump('billrecon.reconcile_results', '');
+SELECT pg_catalog.pg_extension_config_dump('billrecon.reconcile_run_clients', '');
+SELECT pg_catalog.pg_extension_config_dump('billrecon.proposed_changes', '');
+SELECT pg_catalog.pg_extension_config_dump('billrecon.change_card_pushes', '');
+SELECT pg_catalog.pg_extension_config_dump('billrecon.line_item_notes', '');
+SELECT pg_catalog.pg_extension_config_dump('billrecon.audit_log', '');
+SELECT pg_catalog.pg_extension_config_dump('billrecon.reconcile_runs_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('billrecon.reconcile_results_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('billrecon.proposed_changes_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('billrecon.change_card_pushes_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('billrecon.audit_log_id_seq', '');

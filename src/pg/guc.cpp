@@ -22,6 +22,9 @@ Settings g_settings = {
     4,            // http_max_in_flight
     300,          // quick_sync_overlap_s
     nullptr,      // ca_file
+    21 * 86400,   // inactive_after_s
+    10,           // spot_check_min_delta
+    0.5,          // spot_check_ratio
 };
 
 void DefineSettings() {
@@ -71,6 +74,21 @@ void DefineSettings() {
 	                           "File of CA certificates to verify vendor TLS certificates with.",
 	                           "Empty: the operating system's store. Verification is always on.",
 	                           &g_settings.ca_file, "", PGC_SUSET, 0, nullptr, nullptr, nullptr);
+	DefineCustomIntVariable("billrecon.inactive_after",
+	                        "Time without activity after which a seat counts as inactive.",
+	                        "billrecon.inactive_seats lists devices and users last active longer ago than this.",
+	                        &g_settings.inactive_after_s, 21 * 86400, 3600, INT_MAX, PGC_USERSET, GUC_UNIT_S,
+	                        nullptr, nullptr, nullptr);
+	DefineCustomIntVariable("billrecon.spot_check_min_delta",
+	                        "Smallest quantity change that flags a change card out_of_proportion.",
+	                        "A card is flagged when |delta| >= max(this, billrecon.spot_check_ratio x current "
+	                        "quantity); flagged cards need force => true in bulk approval.",
+	                        &g_settings.spot_check_min_delta, 10, 1, INT_MAX, PGC_USERSET, 0, nullptr, nullptr,
+	                        nullptr);
+	DefineCustomRealVariable("billrecon.spot_check_ratio",
+	                         "Share of the current quantity from which a change card is flagged out_of_proportion.",
+	                         "See billrecon.spot_check_min_delta.", &g_settings.spot_check_ratio, 0.5, 0.0, 100.0,
+	                         PGC_USERSET, 0, nullptr, nullptr, nullptr);
 	MarkGUCPrefixReserved("billrecon");
 }
 

@@ -16,6 +16,9 @@ struct Settings {
 	int http_max_in_flight;
 	int quick_sync_overlap_s;
 	char *ca_file;
+	int inactive_after_s;
+	int spot_check_min_delta;
+	double spot_check_ratio;
 };
 
 extern Settings g_settings;

@@ -1,6 +1,6 @@
 -- Schema: tables, keys, types, comments on everything.
 BEGIN;
-SELECT plan(57);
+SELECT plan(110);
 
 SELECT has_schema('billrecon');
 SELECT tables_are('billrecon', ARRAY[
@@ -8,7 +8,9 @@ SELECT tables_are('billrecon', ARRAY[
   'psa_companies', 'psa_agreements', 'psa_line_items', 'vendor_accounts', 'usage_records',
   '_stage_companies', '_stage_agreements', '_stage_line_items', '_stage_vendor_accounts', '_stage_usage_records',
   'client_mappings', 'client_match_candidates', 'client_match_rejections', 'rule_presets', 'service_rules',
-  'ignored_line_items', 'excluded_vendor_products', 'line_item_parents'
+  'ignored_line_items', 'excluded_vendor_products', 'line_item_parents',
+  'reconcile_runs', 'reconcile_run_inputs', 'reconcile_results', 'reconcile_run_clients',
+  'proposed_changes', 'change_card_pushes', 'line_item_notes', 'audit_log'
 ]);
 SELECT has_view('billrecon', 'integration_status', 'integration_status view exists');
 SELECT has_view('billrecon', 'sync_history', 'sync_history view exists');
@@ -25,6 +27,27 @@ SELECT is((SELECT cfg.condition FROM pg_extension e, unnest(e.extconfig, e.extco
 -- Stable surface columns (product.md).
 SELECT has_column('billrecon', 'integration_status', c, 'integration_status has ' || c)
   FROM unnest(ARRAY['integration', 'kind', 'status', 'last_success_at', 'last_error']) AS c;
+SELECT has_column('billrecon', 'reconciled_invoices', c, 'reconciled_invoices has ' || c)
+  FROM unnest(ARRAY['run_id', 'psa_company_id', 'company', 'seat_count', 'service_count', 'discrepancy_count',
+                    'discrepancy_amount', 'billing_cycle']) AS c;
+SELECT has_column('billrecon', 'discrepancies', c, 'discrepancies has ' || c)
+  FROM unnest(ARRAY['run_id', 'psa_company_id', 'company', 'agreement_id', 'line_item_id', 'product', 'integration',
+                    'mode', 'invoiced_qty', 'counted_qty', 'unit_price', 'variance', 'amount', 'type']) AS c;
+SELECT has_column('billrecon', 'flagged_services', c, 'flagged_services has ' || c)
+  FROM unnest(ARRAY['psa_company_id', 'agreement_id', 'line_item_id', 'product', 'flag']) AS c;
+SELECT has_column('billrecon', 'inactive_seats', c, 'inactive_seats has ' || c)
+  FROM unnest(ARRAY['integration', 'vendor_account_id', 'psa_company_id', 'seat', 'kind', 'last_active_at',
+                    'days_inactive']) AS c;
+SELECT has_column('billrecon', 'change_cards', c, 'change_cards has ' || c)
+  FROM unnest(ARRAY['card_id', 'run_id', 'psa_company_id', 'line_item_id', 'current_qty', 'proposed_qty', 'delta',
+                    'amount', 'status', 'effective_date', 'flags']) AS c;
+-- Report money is numeric with two decimals, ids are text (what BI tools read well).
+SELECT col_type_is('billrecon', v, c, 'numeric(14,2)', v || '.' || c || ' is numeric(14,2)')
+  FROM (VALUES ('discrepancies', 'amount'), ('discrepancies', 'unit_price'), ('reconciled_invoices', 'discrepancy_amount'),
+               ('change_cards', 'amount')) AS x(v, c);
+SELECT col_type_is('billrecon', v, c, 'text', v || '.' || c || ' is text')
+  FROM (VALUES ('discrepancies', 'psa_company_id'), ('discrepancies', 'line_item_id'), ('discrepancies', 'type'),
+               ('change_cards', 'status')) AS x(v, c);
 
 SELECT col_is_pk('billrecon', 'integrations', 'id', 'col_is_pk billrecon, integrations, id');
 SELECT col_is_unique('billrecon', 'integrations', 'name', 'col_is_unique billrecon, integrations, name');
@@ -64,10 +87,12 @@ SELECT set_eq(
   ARRAY['integrations', 'integration_credentials', 'sync_runs', 'sync_run_messages', 'psa_companies',
         'psa_agreements', 'psa_line_items', 'vendor_accounts', 'usage_records', 'client_mappings',
         'client_match_candidates', 'client_match_rejections', 'rule_presets', 'service_rules', 'ignored_line_items',
-        'excluded_vendor_products', 'line_item_parents'],
+        'excluded_vendor_products', 'line_item_parents', 'reconcile_runs', 'reconcile_run_inputs',
+        'reconcile_results', 'reconcile_run_clients', 'proposed_changes', 'change_card_pushes', 'line_item_notes',
+        'audit_log'],
   'every user-data table is dumped by pg_dump');
 SELECT is((SELECT count(*)::int FROM pg_extension e, unnest(e.extconfig) AS cfg(oid) JOIN pg_class c ON c.oid = cfg.oid
-            WHERE e.extname = 'billrecon' AND c.relkind = 'S'), 9, 'their sequences are dumped too');
+            WHERE e.extname = 'billrecon' AND c.relkind = 'S'), 14, 'their sequences are dumped too');
 
 -- Comments on every table, view, column and function of the schema.
 SELECT is_empty($$

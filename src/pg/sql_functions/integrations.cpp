@@ -1,5 +1,5 @@
-// SQL: billrecon._validate_integration(kind, base_url, credentials, options)
-// and billrecon.version().
+// SQL: billrecon._validate_integration(kind, base_url, credentials, options),
+// billrecon.version() and billrecon._acting_role().
 #include "connectors/connector.hpp"
 #include "connectors/registry.hpp"
 
@@ -7,6 +7,7 @@
 
 #include "pg/boundary.hpp"
 #include "pg/guc.hpp"
+#include "pg/sync_store.hpp"
 
 extern "C" {
 #include "utils/jsonb.h"
@@ -25,6 +26,10 @@ char *JsonbArg(FunctionCallInfo fcinfo, int n) {
 
 char *TextArgOrNull(FunctionCallInfo fcinfo, int n) {
 	return PG_ARGISNULL(n) ? nullptr : text_to_cstring(PG_GETARG_TEXT_PP(n));
+}
+
+Datum ActingRoleName() {
+	return DirectFunctionCall1(namein, CStringGetDatum(OuterUserName()));
 }
 
 char *VersionText() {
@@ -52,4 +57,11 @@ BILLRECON_FUNCTION(billrecon_validate_integration) {
 
 BILLRECON_FUNCTION(billrecon_version) {
 	PG_RETURN_TEXT_P(cstring_to_text(CallPg(pg::VersionText)));
+}
+
+// The role the caller acts as (SET ROLE included), also inside SECURITY
+// DEFINER functions, where current_user is the function's owner: audit rows
+// and run rows name who asked, not who owns the code.
+BILLRECON_FUNCTION(billrecon_acting_role) {
+	PG_RETURN_DATUM(CallPg(pg::ActingRoleName));
 }

@@ -1,0 +1,430 @@
+-- billrecon.reconcile(period): compares every PSA line item in force with the
+-- usage its rule counts, and records the run. Set-based SQL, statement by
+-- statement, so a DBA can read and EXPLAIN each step (docs/reconciliation.md).
+
+-- The quantity a usage record stands for when no rule says how to count it
+-- (unmapped accounts, unaccounted usage, manual lines compared with an
+-- integration): devices, subscriptions and licences as reported, enabled users.
+CREATE FUNCTION billrecon._usage_quantity(u billrecon.usage_records)
+RETURNS numeric
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE WHEN u.kind = 'user' AND NOT coalesce(u.enabled, true) THEN 0 ELSE u.quantity END;
+COMMENT ON FUNCTION billrecon._usage_quantity(billrecon.usage_records) IS
+  'Internal: the quantity a usage record stands for without a rule (disabled users count 0)';
+
+-- What a manual line compared with an integration counts: devices of an RMM,
+-- subscriptions of a distributor, licensed enabled users of Microsoft 365
+-- (not its licences too: that would count people twice).
+CREATE FUNCTION billrecon._compare_quantity(u billrecon.usage_records)
+RETURNS numeric
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE u.kind
+         WHEN 'licence' THEN 0
+         WHEN 'user' THEN CASE WHEN coalesce(u.enabled, true) AND coalesce(u.licensed, true) THEN u.quantity ELSE 0 END
+         ELSE u.quantity
+       END;
+COMMENT ON FUNCTION billrecon._compare_quantity(billrecon.usage_records) IS
+  'Internal: the quantity a manual line''s compare_with integration contributes for the usage record';
+
+-- The billrecon.* settings a run used, for its row.
+CREATE FUNCTION billrecon._reconcile_settings()
+RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $set$
+  SELECT coalesce(jsonb_object_agg(s.name, s.setting || coalesce(s.unit, '')), '{}')
+    FROM pg_settings s
+   WHERE s.name IN ('billrecon.inactive_after', 'billrecon.stale_after', 'billrecon.spot_check_min_delta',
+                    'billrecon.spot_check_ratio')
+$set$;
+COMMENT ON FUNCTION billrecon._reconcile_settings() IS 'Internal: the billrecon.* settings recorded with a reconcile run';
+
+CREATE FUNCTION billrecon.reconcile(period date DEFAULT current_date)
+RETURNS bigint
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $rec$
+DECLARE
+  v_psa integer;
+  v_psa_name text;
+  v_run bigint;
+  v_start date;
+  v_end date;
+  v_lines integer;
+  v_count integer;
+  v_amount numeric;
+BEGIN
+  IF reconcile.period IS NULL THEN
+    RAISE EXCEPTION USING ERRCODE = '22004', MESSAGE = 'period must not be null',
+      DETAIL = 'reconcile() reconciles the billing period (calendar month) containing the date it is given.',
+      HINT = 'Call billrecon.reconcile() for the current month or billrecon.reconcile(''2026-10-01'') for October.';
+  END IF;
+  v_psa := billrecon._default_psa();
+  SELECT i.name INTO v_psa_name FROM billrecon.integrations i WHERE i.id = v_psa;
+  v_start := date_trunc('month', reconcile.period)::date;
+  v_end := (v_start + interval '1 month' - interval '1 day')::date;
+
+  INSERT INTO billrecon.reconcile_runs (period, period_start, period_end, psa_integration_id, psa_integration, run_by,
+                                        settings)
+  VALUES (reconcile.period, v_start, v_end, v_psa, v_psa_name, billrecon._acting_role(), billrecon._reconcile_settings())
+  RETURNING id INTO v_run;
+
+  -- Inputs: every enabled integration's health and the age of its data.
+  INSERT INTO billrecon.reconcile_run_inputs (run_id, integration_id, integration, kind, side, status, last_success_at,
+                                              last_sync_run_id, last_error)
+  SELECT v_run, i.id, s.integration, s.kind, s.side, s.status, s.last_success_at, s.last_run_id, s.last_error
+    FROM billrecon.integration_status s
+    JOIN billrecon.integrations i ON i.name = s.integration
+   WHERE i.enabled;
+
+  -- 1. Every line item of the default PSA in force on the period's last day,
+  --    with the rule that applies and why it is or is not reconciled.
+  INSERT INTO billrecon.reconcile_results (
+    run_id, row_kind, state, psa_company_id, company_external_id, company, agreement_id, agreement_external_id,
+    agreement, billing_cycle, cycle_start, cycle_end, cycle_source, line_item_id, line_item_external_id,
+    parent_line_item_id, product, product_name, description, effective_date, rule_id, rule_scope, integration_id,
+    integration, mode, filters, multiplier, invoiced_qty, adjustment_qty, unit_price, invoiced_source, price_source)
+  SELECT v_run, 'line',
+         CASE
+           WHEN g.line_item_id IS NOT NULL THEN 'ignored'
+           WHEN parent.id IS NOT NULL THEN 'adjustment'
+           WHEN r.id IS NULL THEN 'unmapped'
+           WHEN r.mode = 'custom_sql' THEN 'custom_sql'
+           WHEN r.mode = 'manual' AND ci.id IS NULL THEN 'manual'
+           WHEN NOT EXISTS (
+             SELECT 1 FROM billrecon.client_mappings m
+               JOIN billrecon.vendor_accounts va ON va.id = m.vendor_account_id
+              WHERE m.psa_company_id = c.id AND va.removed_at IS NULL
+                AND va.integration_id = coalesce(ci.id, r.integration_id)) THEN 'unmapped'
+           ELSE 'reconciled'
+         END,
+         c.id, c.external_id, c.name, a.id, a.external_id, a.name, a.billing_cycle, cy.cycle_start, cy.cycle_end,
+         CASE WHEN a.billing_cycle = 'monthly' OR (a.billing_cycle IN ('quarterly', 'annual') AND a.start_date IS NOT NULL)
+              THEN 'hard' ELSE 'estimated' END,
+         l.id, l.external_id, parent.id, coalesce(l.product_code, l.product_name), l.product_name, l.description,
+         l.effective_date, r.id, CASE WHEN r.id IS NULL THEN NULL WHEN r.line_item_id IS NULL THEN 'product' ELSE 'line' END,
+         coalesce(ci.id, ri.id), coalesce(ci.name, ri.name), r.mode, r.filters, r.multiplier,
+         l.quantity, 0, l.unit_price, 'hard', CASE WHEN l.unit_price IS NOT NULL THEN 'hard' END
+    FROM billrecon.psa_line_items l
+    JOIN billrecon.psa_agreements a ON a.id = l.agreement_id
+    JOIN billrecon.psa_companies c ON c.id = l.company_id
+    CROSS JOIN LATERAL billrecon.billing_cycle(
+      CASE WHEN a.billing_cycle IN ('monthly', 'quarterly', 'annual') THEN a.billing_cycle ELSE 'monthly' END,
+      reconcile.period, a.start_date) cy
+    LEFT JOIN billrecon.service_rules r ON r.id = billrecon._line_rule(l)
+    LEFT JOIN billrecon.integrations ri ON ri.id = r.integration_id
+    LEFT JOIN billrecon.integrations ci ON r.mode = 'manual' AND ci.name = r.filters->>'compare_with'
+    LEFT JOIN billrecon.ignored_line_items g ON g.line_item_id = l.id
+    LEFT JOIN billrecon.line_item_parents lp ON lp.line_item_id = l.id
+    LEFT JOIN billrecon.psa_line_items parent ON parent.id = coalesce(lp.parent_line_item_id, l.parent_line_item_id)
+   WHERE l.integration_id = v_psa
+     AND l.removed_at IS NULL AND a.removed_at IS NULL AND c.removed_at IS NULL
+     AND (l.effective_date IS NULL OR l.effective_date <= v_end)
+     AND (l.cancel_date IS NULL OR l.cancel_date > v_end)
+     AND (a.start_date IS NULL OR a.start_date <= v_end)
+     AND (a.end_date IS NULL OR a.end_date >= v_end)
+     AND (NOT a.cancelled OR a.cancelled_date > v_end);
+
+  -- 2. Adjustments net into their parent: a quantity correction (price zero or
+  --    positive) adds its signed quantity; a credit (negative price) nets
+  --    money, not seats, and adds nothing.
+  UPDATE billrecon.reconcile_results p
+     SET adjustment_qty = adj.qty
+    FROM (SELECT x.parent_line_item_id, sum(CASE WHEN coalesce(x.unit_price, 0) >= 0 THEN x.invoiced_qty ELSE 0 END) AS qty
+            FROM billrecon.reconcile_results x
+           WHERE x.run_id = v_run AND x.state = 'adjustment'
+           GROUP BY x.parent_line_item_id) adj
+   WHERE p.run_id = v_run AND p.line_item_id = adj.parent_line_item_id;
+
+  -- 3. Missing unit prices: the same product's price on the client's other
+  --    lines, else the median over every client's lines of the product.
+  UPDATE billrecon.reconcile_results t
+     SET unit_price = e.price, price_source = 'estimated', estimate_basis = e.basis
+    FROM (SELECT x.id,
+                 coalesce(own.price, med.price) AS price,
+                 CASE
+                   WHEN own.price IS NOT NULL THEN
+                     format('unit price taken from %s other %s line(s) of this product for this client', own.n, x.billing_cycle)
+                   WHEN med.price IS NOT NULL THEN
+                     format('unit price is the median of %s other %s line(s) of this product', med.n, x.billing_cycle)
+                   ELSE 'no unit price known for this product: amount unknown'
+                 END AS basis
+            FROM billrecon.reconcile_results x
+            LEFT JOIN LATERAL (
+              SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY o.unit_price) AS price, count(*) AS n
+                FROM billrecon.psa_line_items o
+                JOIN billrecon.psa_agreements oa ON oa.id = o.agreement_id AND oa.billing_cycle = x.billing_cycle
+               WHERE o.company_id = x.psa_company_id AND o.removed_at IS NULL AND o.unit_price IS NOT NULL
+                 AND o.id <> x.line_item_id AND coalesce(o.product_code, o.product_name) = x.product
+              HAVING count(*) > 0) own ON true
+            LEFT JOIN LATERAL (
+              SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY o.unit_price) AS price, count(*) AS n
+                FROM billrecon.psa_line_items o
+                JOIN billrecon.psa_agreements oa ON oa.id = o.agreement_id AND oa.billing_cycle = x.billing_cycle
+               WHERE o.integration_id = v_psa AND o.removed_at IS NULL AND o.unit_price IS NOT NULL
+                 AND o.id <> x.line_item_id AND coalesce(o.product_code, o.product_name) = x.product
+              HAVING count(*) > 0) med ON own.price IS NULL
+           WHERE x.run_id = v_run AND x.row_kind = 'line' AND x.state = 'reconciled' AND x.unit_price IS NULL) e
+   WHERE t.id = e.id;
+
+  -- 4. Count. Lines of one client under one rule form a group: expected is the
+  --    sum of (billed + adjustments) x multiplier; the variance goes on the
+  --    line with the latest effective date, priced at its unit price.
+  WITH grp AS (
+    SELECT x.psa_company_id, x.rule_id, x.integration_id, x.mode, x.filters, x.multiplier,
+           sum((x.invoiced_qty + x.adjustment_qty) * x.multiplier) AS expected,
+           count(*) AS n,
+           (array_agg(x.id ORDER BY x.effective_date DESC NULLS LAST, x.line_item_id DESC))[1] AS report_id,
+           (array_agg(x.line_item_external_id ORDER BY x.effective_date DESC NULLS LAST, x.line_item_id DESC))[1]
+             AS report_line
+      FROM billrecon.reconcile_results x
+     WHERE x.run_id = v_run AND x.state = 'reconciled'
+     GROUP BY x.psa_company_id, x.rule_id, x.integration_id, x.mode, x.filters, x.multiplier
+  ), counted AS (
+    SELECT g.*, k.qty, k.accounts
+      FROM grp g
+      CROSS JOIN LATERAL (
+        SELECT coalesce(sum(CASE WHEN g.mode = 'manual' THEN billrecon._compare_quantity(u)
+                                 ELSE billrecon._rule_quantity(g.mode, g.filters, u) END), 0) AS qty,
+               count(DISTINCT va.id) AS accounts
+          FROM billrecon.client_mappings m
+          JOIN billrecon.vendor_accounts va ON va.id = m.vendor_account_id
+               AND va.integration_id = g.integration_id AND va.removed_at IS NULL
+          LEFT JOIN billrecon.usage_records u ON u.account_id = va.id AND u.removed_at IS NULL
+               AND NOT billrecon._usage_excluded(u)
+         WHERE m.psa_company_id = g.psa_company_id) k
+  )
+  UPDATE billrecon.reconcile_results t
+     SET group_line_item_id = c.report_line,
+         group_size = c.n,
+         expected_qty = CASE WHEN t.id = c.report_id THEN c.expected
+                             ELSE (t.invoiced_qty + t.adjustment_qty) * t.multiplier END,
+         counted_qty = CASE WHEN t.id = c.report_id THEN c.qty END,
+         counted_accounts = c.accounts,
+         variance = CASE WHEN t.id = c.report_id THEN c.qty - c.expected ELSE 0 END,
+         counted_source = CASE WHEN t.mode = 'manual' THEN 'estimated' ELSE 'hard' END
+    FROM counted c
+   WHERE t.run_id = v_run AND t.state = 'reconciled'
+     AND t.psa_company_id = c.psa_company_id AND t.rule_id = c.rule_id AND t.integration_id = c.integration_id;
+
+  UPDATE billrecon.reconcile_results t
+     SET amount = round(t.variance / t.multiplier * t.unit_price, 2),
+         monthly_amount = billrecon.monthly_amount(round(t.variance / t.multiplier * t.unit_price, 2),
+                                                   CASE WHEN t.billing_cycle IN ('quarterly', 'annual')
+                                                        THEN t.billing_cycle ELSE 'monthly' END),
+         type = CASE WHEN t.price_source = 'estimated' OR t.unit_price IS NULL OR t.counted_source = 'estimated'
+                       OR t.cycle_source = 'estimated'
+                     THEN 'estimated' ELSE 'calculated' END,
+         estimate_basis = concat_ws('; ', t.estimate_basis,
+                                    CASE WHEN t.counted_source = 'estimated' THEN
+                                      format('manual line compared with %s', t.integration) END,
+                                    CASE WHEN t.cycle_source = 'estimated' THEN
+                                      CASE WHEN t.billing_cycle IN ('quarterly', 'annual')
+                                           THEN format('%s cycle without an agreement start date: calendar %s assumed',
+                                                       t.billing_cycle,
+                                                       CASE t.billing_cycle WHEN 'quarterly' THEN 'quarter' ELSE 'year' END)
+                                           ELSE format('billing cycle %s: monthly assumed', t.billing_cycle) END END)
+   WHERE t.run_id = v_run AND t.state = 'reconciled';
+
+  UPDATE billrecon.reconcile_results t
+     SET type = 'unmapped'
+   WHERE t.run_id = v_run AND t.state = 'unmapped';
+
+  -- 5. Usage of vendor accounts mapped to no client: unmapped, per account and kind.
+  INSERT INTO billrecon.reconcile_results (
+    run_id, row_kind, state, type, integration_id, integration, vendor_account_id, vendor_account_external_id,
+    vendor_account, usage_kind, product, counted_qty, counted_source, example_usage_id)
+  SELECT v_run, 'vendor_account', 'unmapped', 'unmapped', i.id, i.name, va.id, va.external_id, va.name, u.kind,
+         CASE u.kind WHEN 'device' THEN 'devices' WHEN 'licence' THEN 'licences' WHEN 'user' THEN 'users'
+                     ELSE 'subscriptions' END,
+         sum(billrecon._usage_quantity(u)), 'hard', min(u.id)
+    FROM billrecon.vendor_accounts va
+    JOIN billrecon.integrations i ON i.id = va.integration_id AND i.enabled
+    JOIN billrecon.usage_records u ON u.account_id = va.id AND u.removed_at IS NULL
+   WHERE va.removed_at IS NULL
+     AND NOT EXISTS (SELECT 1 FROM billrecon.client_mappings m WHERE m.vendor_account_id = va.id)
+     AND NOT billrecon._usage_excluded(u)
+   GROUP BY i.id, i.name, va.id, va.external_id, va.name, u.kind
+  HAVING sum(billrecon._usage_quantity(u)) > 0;
+
+  -- 6. Usage of a mapped client that no rule of the client captures (and no
+  --    exclusion covers): unaccounted, per client, integration and product.
+  --    A custom_sql rule captures all of its integration's usage for the
+  --    client (the PSA counts it); a manual line compared with an
+  --    integration captures nothing. Users count only when licensed and no
+  --    licence rule of the client already bills that integration's licences.
+  INSERT INTO billrecon.reconcile_results (
+    run_id, row_kind, state, type, psa_company_id, company_external_id, company, integration_id, integration,
+    usage_kind, product, product_name, counted_qty, counted_accounts, counted_source, variance, example_usage_id)
+  SELECT v_run, 'unaccounted', 'unaccounted', 'unaccounted', c.id, c.external_id, c.name, i.id, i.name, u.kind,
+         CASE u.kind WHEN 'device' THEN coalesce(u.device_class, u.product, 'other')
+                     WHEN 'user' THEN 'licensed users'
+                     ELSE coalesce(u.product, u.product_name, '') END,
+         max(CASE WHEN u.kind IN ('licence', 'subscription') THEN u.product_name END),
+         sum(billrecon._usage_quantity(u)), count(DISTINCT va.id), 'hard', sum(billrecon._usage_quantity(u)), min(u.id)
+    FROM billrecon.client_mappings m
+    JOIN billrecon.psa_companies c ON c.id = m.psa_company_id AND c.removed_at IS NULL
+    JOIN billrecon.vendor_accounts va ON va.id = m.vendor_account_id AND va.removed_at IS NULL
+    JOIN billrecon.integrations i ON i.id = va.integration_id AND i.enabled
+    JOIN billrecon.usage_records u ON u.account_id = va.id AND u.removed_at IS NULL
+   WHERE NOT billrecon._usage_excluded(u)
+     AND (u.kind <> 'user' OR (coalesce(u.licensed, true) AND NOT EXISTS (
+            SELECT 1 FROM billrecon.reconcile_results x
+             WHERE x.run_id = v_run AND x.row_kind = 'line' AND x.psa_company_id = c.id
+               AND x.integration_id = i.id AND x.mode = 'licence')))
+     AND NOT EXISTS (
+           SELECT 1 FROM billrecon.reconcile_results x
+            WHERE x.run_id = v_run AND x.row_kind = 'line' AND x.psa_company_id = c.id AND x.integration_id = i.id
+              AND x.state IN ('reconciled', 'ignored', 'custom_sql', 'unmapped')
+              AND (x.mode = 'custom_sql' OR billrecon._rule_captures(x.mode, x.filters, u)))
+   GROUP BY c.id, c.external_id, c.name, i.id, i.name, u.kind, 11
+  HAVING sum(billrecon._usage_quantity(u)) > 0;
+
+  -- Unaccounted usage is priced like the lines that bill the same usage for
+  -- other clients: the median of their monthly price per counted unit.
+  UPDATE billrecon.reconcile_results t
+     SET unit_price = e.price, price_source = 'estimated', billing_cycle = 'monthly',
+         amount = round(t.counted_qty * e.price, 2), monthly_amount = round(t.counted_qty * e.price, 2),
+         estimate_basis = CASE WHEN e.price IS NULL
+                               THEN 'no line of any client bills this usage: amount unknown'
+                               ELSE format('priced at the median monthly unit price of %s line(s) billing this usage '
+                                           'for other clients', e.n) END
+    FROM (SELECT x.id, p.price, p.n
+            FROM billrecon.reconcile_results x
+            JOIN billrecon.usage_records u ON u.id = x.example_usage_id
+            LEFT JOIN LATERAL (
+              SELECT percentile_disc(0.5) WITHIN GROUP (
+                       ORDER BY billrecon.monthly_amount(o.unit_price / o.multiplier,
+                                  CASE WHEN o.billing_cycle IN ('quarterly', 'annual') THEN o.billing_cycle
+                                       ELSE 'monthly' END)) AS price,
+                     count(*) AS n
+                FROM billrecon.reconcile_results o
+               WHERE o.run_id = v_run AND o.row_kind = 'line' AND o.state = 'reconciled'
+                 AND o.price_source = 'hard' AND o.integration_id = x.integration_id
+                 AND o.psa_company_id <> x.psa_company_id AND o.mode <> 'manual'
+                 AND billrecon._rule_captures(o.mode, o.filters, u)
+              HAVING count(*) > 0) p ON true
+           WHERE x.run_id = v_run AND x.row_kind = 'unaccounted') e
+   WHERE t.id = e.id;
+
+  -- Seats per client, kept with the run.
+  INSERT INTO billrecon.reconcile_run_clients (run_id, psa_company_id, company_external_id, company, seat_count,
+                                               devices, users, licences, subscriptions)
+  SELECT v_run, c.id, c.external_id, c.name, coalesce(sum(billrecon._usage_quantity(u)), 0),
+         coalesce(sum(billrecon._usage_quantity(u)) FILTER (WHERE u.kind = 'device'), 0),
+         coalesce(sum(billrecon._usage_quantity(u)) FILTER (WHERE u.kind = 'user'), 0),
+         coalesce(sum(billrecon._usage_quantity(u)) FILTER (WHERE u.kind = 'licence'), 0),
+         coalesce(sum(billrecon._usage_quantity(u)) FILTER (WHERE u.kind = 'subscription'), 0)
+    FROM billrecon.psa_companies c
+    LEFT JOIN billrecon.client_mappings m ON m.psa_company_id = c.id
+    LEFT JOIN billrecon.vendor_accounts va ON va.id = m.vendor_account_id AND va.removed_at IS NULL
+    LEFT JOIN billrecon.integrations i ON i.id = va.integration_id AND i.enabled
+    LEFT JOIN billrecon.usage_records u ON u.account_id = va.id AND i.id IS NOT NULL AND u.removed_at IS NULL
+         AND NOT billrecon._usage_excluded(u)
+   WHERE c.id IN (SELECT x.psa_company_id FROM billrecon.reconcile_results x WHERE x.run_id = v_run)
+   GROUP BY c.id, c.external_id, c.name;
+
+  PERFORM billrecon._explain_results(v_run);
+
+  SELECT count(*),
+         count(*) FILTER (WHERE billrecon._is_discrepancy(x.type, x.variance)),
+         coalesce(sum(x.amount) FILTER (WHERE billrecon._is_discrepancy(x.type, x.variance)), 0)
+    INTO v_lines, v_count, v_amount
+    FROM billrecon.reconcile_results x WHERE x.run_id = v_run;
+  UPDATE billrecon.reconcile_runs
+     SET finished_at = clock_timestamp(), line_count = v_lines, discrepancy_count = v_count,
+         discrepancy_amount = v_amount
+   WHERE id = v_run;
+
+  PERFORM billrecon._raise_change_cards(v_run);
+  RETURN v_run;
+END
+$rec$;
+COMMENT ON FUNCTION billrecon.reconcile(date) IS
+  'Reconciles the billing period (calendar month) containing period: every line item of the default PSA in force on '
+  'the month''s last day is compared with the usage its service rule counts for the client; unmapped accounts and '
+  'unaccounted usage are recorded too. Stores the run and raises change cards; returns the run id. Read the results '
+  'in billrecon.discrepancies and billrecon.reconciled_invoices.';
+
+-- One sentence per result row saying what was compared and what it means.
+CREATE FUNCTION billrecon._explain_results(run_id bigint)
+RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $exp$
+  UPDATE billrecon.reconcile_results t
+     SET explanation = CASE
+       WHEN t.state = 'reconciled' AND t.counted_qty IS NULL THEN
+         format('Reconciled with %s other line(s) of the same rule for this client; the group''s variance is on line %s.',
+                t.group_size - 1, t.group_line_item_id)
+       WHEN t.state = 'reconciled' THEN
+         format('Counted %s in %s (%s%s) for %s account(s); billed %s%s%s = %s expected%s. %s',
+                trim_scale(t.counted_qty), t.integration, t.mode,
+                CASE WHEN t.filters IS NOT NULL AND t.filters <> '{}' THEN ' ' || t.filters::text ELSE '' END,
+                t.counted_accounts,
+                CASE WHEN t.group_size > 1 THEN format('%s lines, ', t.group_size) ELSE '' END,
+                CASE WHEN t.group_size > 1 THEN format('%s', trim_scale(t.expected_qty / t.multiplier))
+                     ELSE trim_scale(t.invoiced_qty + t.adjustment_qty)::text END,
+                CASE WHEN t.multiplier <> 1 THEN format(' x %s', trim_scale(t.multiplier)) ELSE '' END,
+                trim_scale(t.expected_qty),
+                CASE WHEN t.adjustment_qty <> 0 THEN format(' (adjustments %s)', trim_scale(t.adjustment_qty)) ELSE '' END,
+                CASE
+                  WHEN t.variance = 0 THEN 'No discrepancy.'
+                  WHEN t.unit_price IS NULL THEN
+                    format('%s by %s; amount unknown: no unit price.',
+                           CASE WHEN t.variance > 0 THEN 'Under-billed' ELSE 'Over-billed' END, trim_scale(abs(t.variance)))
+                  ELSE format('%s by %s: %s%s x %s = %s per %s cycle%s.',
+                              CASE WHEN t.variance > 0 THEN 'Under-billed' ELSE 'Over-billed' END,
+                              trim_scale(abs(t.variance)), trim_scale(t.variance),
+                              CASE WHEN t.multiplier <> 1 THEN format(' / %s', trim_scale(t.multiplier)) ELSE '' END,
+                              trim_scale(t.unit_price), t.amount,
+                              CASE WHEN t.billing_cycle IN ('quarterly', 'annual') THEN t.billing_cycle ELSE 'monthly' END,
+                              CASE WHEN t.monthly_amount IS DISTINCT FROM t.amount
+                                   THEN format(' (%s a month)', t.monthly_amount) ELSE '' END)
+                END)
+       WHEN t.state = 'ignored' THEN
+         'Ignored' || coalesce(': ' || (SELECT g.reason FROM billrecon.ignored_line_items g
+                                         WHERE g.line_item_id = t.line_item_id), '') || '. Never reconciled.'
+       WHEN t.state = 'custom_sql' THEN
+         'The PSA computes this quantity itself (custom_sql rule): shown, never reconciled nor written back.'
+       WHEN t.state = 'manual' THEN 'Manual line: no automatic count (add compare_with to compare it with an integration).'
+       WHEN t.state = 'adjustment' THEN
+         CASE WHEN coalesce(t.unit_price, 0) < 0
+              THEN format('Credit of %s x %s on line %s: nets money, not seats.', trim_scale(t.invoiced_qty),
+                          trim_scale(t.unit_price), (SELECT p.external_id FROM billrecon.psa_line_items p
+                                                     WHERE p.id = t.parent_line_item_id))
+              ELSE format('Adjustment of line %s: nets %s units into it.',
+                          (SELECT p.external_id FROM billrecon.psa_line_items p WHERE p.id = t.parent_line_item_id),
+                          trim_scale(t.invoiced_qty)) END
+       WHEN t.state = 'unmapped' AND t.row_kind = 'line' AND t.rule_id IS NULL THEN
+         'No service rule covers this line: map it (billrecon.map_line_item or billrecon.map_product) or ignore it.'
+       WHEN t.state = 'unmapped' AND t.row_kind = 'line' THEN
+         format('The client has no vendor account mapped on %s, so its usage cannot be counted: map one with '
+                'billrecon.map_client() (not counted 0 and over-billed).', t.integration)
+       WHEN t.row_kind = 'vendor_account' THEN
+         format('%s %s reported by %s for vendor account "%s" (%s), which is mapped to no client: map it with '
+                'billrecon.map_client() or confirm a suggestion.', trim_scale(t.counted_qty), t.product, t.integration,
+                t.vendor_account, t.vendor_account_external_id)
+       WHEN t.row_kind = 'unaccounted' THEN
+         format('%s in %s for this client, counted by no rule of the client: %s. Bill it (map a line to a rule '
+                'that counts it) or exclude the product (billrecon.exclude_vendor_product).',
+                concat_ws(' ', trim_scale(t.counted_qty), t.product,
+                          CASE t.usage_kind WHEN 'device' THEN 'device(s)' WHEN 'licence' THEN 'licence(s)'
+                                            WHEN 'subscription' THEN 'subscription unit(s)' END),
+                t.integration,
+                CASE WHEN t.amount IS NULL THEN 'unbilled usage, price unknown'
+                     ELSE format('about %s a month of unbilled usage at %s each', t.amount, trim_scale(t.unit_price)) END)
+     END
+   WHERE t.run_id = _explain_results.run_id
+$exp$;
+COMMENT ON FUNCTION billrecon._explain_results(bigint) IS 'Internal: writes the explanation of every result row of a run';
+
+-- Whether a result row is a discrepancy: a missing mapping, unaccounted usage,
+-- or a reconciled line whose count differs from its billing.
+CREATE FUNCTION billrecon._is_discrepancy(type text, variance numeric)
+RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN type IN ('unmapped', 'unaccounted') OR (type IN ('calculated', 'estimated') AND variance <> 0);
+COMMENT ON FUNCTION billrecon._is_discrepancy(text, numeric) IS
+  'Internal: whether a result row of this type and variance is a discrepancy';

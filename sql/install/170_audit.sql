@@ -1,0 +1,106 @@
+-- Audit: every change to change cards, mappings, rules and integration
+-- settings, with the role that made it, when, and the row before and after.
+-- Written by triggers (so a change made around the functions is audited
+-- too); only billrecon_admin may delete from it, no one may update it.
+
+CREATE TABLE billrecon.audit_log (
+  id           bigserial PRIMARY KEY,
+  at           timestamptz NOT NULL DEFAULT clock_timestamp(),
+  role         name NOT NULL,
+  session_role name NOT NULL DEFAULT session_user,
+  action       text NOT NULL CHECK (action IN ('insert', 'update', 'delete')),
+  object       text NOT NULL,
+  object_id    text,
+  changed      text[],
+  before       jsonb,
+  after        jsonb,
+  transaction  bigint NOT NULL DEFAULT txid_current()
+);
+CREATE INDEX audit_log_object ON billrecon.audit_log (object, object_id, at);
+CREATE INDEX audit_log_at ON billrecon.audit_log (at);
+COMMENT ON TABLE billrecon.audit_log IS
+  'Every change to change cards, card pushes, client mappings and rejections, service rules, ignored lines, excluded '
+  'products, adjustment links, notes, presets, integrations and (without their values) credentials: who, when, what, '
+  'before and after. Written by triggers; nobody may update it, only billrecon_admin may delete (prune) rows.';
+COMMENT ON COLUMN billrecon.audit_log.id IS 'Entry id';
+COMMENT ON COLUMN billrecon.audit_log.at IS 'When the change was made';
+COMMENT ON COLUMN billrecon.audit_log.role IS 'Role that made it (the role acted as, SET ROLE included)';
+COMMENT ON COLUMN billrecon.audit_log.session_role IS 'Role the session logged in as';
+COMMENT ON COLUMN billrecon.audit_log.action IS 'insert, update or delete';
+COMMENT ON COLUMN billrecon.audit_log.object IS 'Table changed (billrecon.<object>)';
+COMMENT ON COLUMN billrecon.audit_log.object_id IS 'Key of the row changed';
+COMMENT ON COLUMN billrecon.audit_log.changed IS 'update: the columns whose value changed';
+COMMENT ON COLUMN billrecon.audit_log.before IS 'The row before (update, delete); credentials show only their keys';
+COMMENT ON COLUMN billrecon.audit_log.after IS 'The row after (insert, update); credentials show only their keys';
+COMMENT ON COLUMN billrecon.audit_log.transaction IS 'Transaction id: entries of one statement or call share it';
+
+CREATE FUNCTION billrecon._audit_row()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $au$
+DECLARE
+  v_before jsonb := CASE WHEN TG_OP IN ('UPDATE', 'DELETE') THEN to_jsonb(OLD) END;
+  v_after jsonb := CASE WHEN TG_OP IN ('INSERT', 'UPDATE') THEN to_jsonb(NEW) END;
+  v_changed text[];
+  v_row jsonb;
+BEGIN
+  IF TG_TABLE_NAME = 'integration_credentials' THEN
+    -- Never a secret in the audit: which keys, not their values.
+    v_before := v_before - 'credentials'
+                || CASE WHEN v_before IS NOT NULL THEN jsonb_build_object('credential_keys',
+                     (SELECT jsonb_agg(k ORDER BY k) FROM jsonb_object_keys(OLD.credentials) k)) END;
+    v_after := v_after - 'credentials'
+               || CASE WHEN v_after IS NOT NULL THEN jsonb_build_object('credential_keys',
+                    (SELECT jsonb_agg(k ORDER BY k) FROM jsonb_object_keys(NEW.credentials) k)) END;
+    IF TG_OP = 'UPDATE' AND OLD.credentials IS DISTINCT FROM NEW.credentials THEN
+      v_changed := ARRAY['credentials'];
+    END IF;
+  END IF;
+  IF TG_OP = 'UPDATE' THEN
+    SELECT coalesce(v_changed, '{}') || coalesce(array_agg(n.key ORDER BY n.key), '{}') INTO v_changed
+      FROM jsonb_each(v_after) n
+     WHERE n.key NOT IN ('updated_at', 'last_run_id')
+       AND n.value IS DISTINCT FROM v_before -> n.key;
+    IF cardinality(v_changed) = 0 THEN
+      RETURN NULL;   -- nothing a reviewer would call a change
+    END IF;
+  END IF;
+  v_row := coalesce(v_after, v_before);
+  INSERT INTO billrecon.audit_log (role, action, object, object_id, changed, before, after)
+  VALUES (billrecon._acting_role(), lower(TG_OP), TG_TABLE_NAME,
+          coalesce(v_row ->> 'id', v_row ->> 'vendor_account_id', v_row ->> 'line_item_id', v_row ->> 'integration_id')
+            || CASE WHEN TG_TABLE_NAME = 'client_match_rejections' THEN '/' || (v_row ->> 'psa_company_id')
+                    WHEN TG_TABLE_NAME = 'excluded_vendor_products' THEN '/' || (v_row ->> 'product')
+                    ELSE '' END,
+          v_changed, v_before, v_after);
+  RETURN NULL;
+END
+$au$;
+COMMENT ON FUNCTION billrecon._audit_row() IS 'Internal: trigger writing billrecon.audit_log';
+
+CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON billrecon.proposed_changes
+  FOR EACH ROW EXECUTE FUNCTION billrecon._audit_row();
+CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON billrecon.change_card_pushes
+  FOR EACH ROW EXECUTE FUNCTION billrecon._audit_row();
+CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON billrecon.client_mappings
+  FOR EACH ROW EXECUTE FUNCTION billrecon._audit_row();
+CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON billrecon.client_match_rejections
+  FOR EACH ROW EXECUTE FUNCTION billrecon._audit_row();
+CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON billrecon.service_rules
+  FOR EACH ROW EXECUTE FUNCTION billrecon._audit_row();
+CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON billrecon.ignored_line_items
+  FOR EACH ROW EXECUTE FUNCTION billrecon._audit_row();
+CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON billrecon.excluded_vendor_products
+  FOR EACH ROW EXECUTE FUNCTION billrecon._audit_row();
+CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON billrecon.line_item_parents
+  FOR EACH ROW EXECUTE FUNCTION billrecon._audit_row();
+CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON billrecon.line_item_notes
+  FOR EACH ROW EXECUTE FUNCTION billrecon._audit_row();
+CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON billrecon.rule_presets
+  FOR EACH ROW EXECUTE FUNCTION billrecon._audit_row();
+CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON billrecon.integrations
+  FOR EACH ROW EXECUTE FUNCTION billrecon._audit_row();
+CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON billrecon.integration_credentials
+  FOR EACH ROW EXECUTE FUNCTION billrecon._audit_row();

@@ -1,0 +1,160 @@
+-- Column comments of the report views (what \d+ shows a BI user). One
+-- dictionary: a column name means the same thing in every report view; the
+-- few that differ are listed per view first.
+
+CREATE TEMP TABLE billrecon_view_column_comments (view_name text, column_name text, comment text);
+INSERT INTO billrecon_view_column_comments (view_name, column_name, comment) VALUES
+  -- Per view, where a name means something particular there.
+  ('client_seats', 'quantity', 'Units the record stands for (1 for a device or user)'),
+  ('client_services', 'quantity', 'Billed quantity of the line'),
+  ('client_services', 'state', 'mapped, unmapped, ignored or adjustment (see billrecon.service_mapping)'),
+  ('flagged_services', 'quantity', 'Billed quantity of the line'),
+  ('margin', 'quantity', 'Billed quantity of the line'),
+  ('margin', 'margin', 'Margin of the whole line per billing cycle: quantity x margin_per_unit'),
+  ('client_integrations', 'seats', 'Usage records the account reports'),
+  ('duplicate_seats', 'seats', 'How many records report this one device'),
+  ('discrepancies_by_service', 'clients', 'Clients with a discrepancy on this service'),
+  ('discrepancies_by_service', 'variance', 'Sum of the variances, in counted units'),
+  ('reconcile_run_comparison', 'amount_change', 'last_discrepancy_amount - previous_discrepancy_amount'),
+  ('change_card_proration', 'delta', 'Quantity change of the card'),
+  ('change_card_proration', 'basis', 'How the prorated amount was reached, or why it is zero'),
+  ('change_cards', 'effective_date',
+   'When the new quantity starts: set on approval, else the default (first day of next month) for open cards'),
+  ('change_cards', 'tags', 'Tags of the card and of its line item'),
+  ('change_cards', 'note', 'Reviewer''s note on the card, else on its line item'),
+  -- Every report view.
+  (NULL, 'run_id', 'Reconcile run (billrecon.reconcile_runs.id; billrecon.last_run_id() is the newest)'),
+  (NULL, 'result_id', 'Result row (billrecon.reconcile_results.id)'),
+  (NULL, 'period_start', 'First day of the month the run reconciled'),
+  (NULL, 'psa_company_id', 'The PSA''s id of the client'),
+  (NULL, 'company', 'Client name'),
+  (NULL, 'agreement_id', 'The PSA''s id of the agreement (contract)'),
+  (NULL, 'agreement', 'Agreement name'),
+  (NULL, 'line_item_id', 'The PSA''s id of the line item'),
+  (NULL, 'product', 'Product code (or name) of the line; for unaccounted usage the vendor product, SKU or device class'),
+  (NULL, 'product_name', 'Product name'),
+  (NULL, 'integration', 'Integration (by name)'),
+  (NULL, 'vendor_integration', 'Integration reporting the usage (new_revenue cards)'),
+  (NULL, 'integrations', 'Integrations involved, comma-separated'),
+  (NULL, 'kind', 'Kind: device, licence, user or subscription for seats; quantity, new_revenue or revert for cards'),
+  (NULL, 'usage_kind', 'device, licence, user or subscription'),
+  (NULL, 'mode', 'Counting mode of the rule: asset, licence, user, subscription, manual, custom_sql'),
+  (NULL, 'multiplier', 'Counted units per billed unit'),
+  (NULL, 'state', 'reconciled, ignored, custom_sql, manual, adjustment, unmapped or unaccounted'),
+  (NULL, 'type', 'Discrepancy type: calculated, estimated, unmapped or unaccounted'),
+  (NULL, 'row_kind', 'line, vendor_account (unmapped account) or unaccounted'),
+  (NULL, 'invoiced_qty', 'Billed quantity of the line (hard: from the PSA)'),
+  (NULL, 'adjustment_qty', 'Quantity netted in from linked adjustment lines'),
+  (NULL, 'expected_qty', 'Units expected from billing: (billed + adjustments) x multiplier, over the line''s group'),
+  (NULL, 'counted_qty', 'Units counted in the vendor''s usage'),
+  (NULL, 'unit_price', 'Unit price per billed unit, rounded to cents'),
+  (NULL, 'variance', 'counted - expected, in counted units'),
+  (NULL, 'amount', 'Money per billing cycle, rounded to cents: positive = under-billed revenue, negative = over-billed'),
+  (NULL, 'monthly_amount', 'amount normalized to one month (quarterly / 3, annual / 12)'),
+  (NULL, 'absolute_amount', 'Sum of the absolute amounts: how much money is wrong either way'),
+  (NULL, 'discrepancy_amount', 'Sum of the discrepancies'' amounts (signed)'),
+  (NULL, 'discrepancy_count', 'Number of discrepancies'),
+  (NULL, 'calculated', 'Discrepancies from hard values only'),
+  (NULL, 'estimated', 'Discrepancies with an estimated input'),
+  (NULL, 'unmapped', 'Discrepancies caused by a missing mapping'),
+  (NULL, 'unaccounted', 'Usage billed by no line'),
+  (NULL, 'billing_cycle', 'Billing cycle: monthly, quarterly, annual, other or unknown'),
+  (NULL, 'cycle_start', 'First day of the billing cycle'),
+  (NULL, 'cycle_end', 'Last day of the billing cycle'),
+  (NULL, 'invoiced_source', 'hard (from the PSA) or estimated'),
+  (NULL, 'counted_source', 'hard (synced usage) or estimated (a manual line compared with an integration)'),
+  (NULL, 'price_source', 'hard (the line''s price) or estimated (see estimate_basis)'),
+  (NULL, 'cycle_source', 'hard, or estimated when the cycle or the agreement start is unknown'),
+  (NULL, 'estimate_basis', 'What was estimated and from what'),
+  (NULL, 'explanation', 'The numbers and reasoning in one sentence'),
+  (NULL, 'vendor_account_id', 'The vendor''s id of the account'),
+  (NULL, 'vendor_account', 'Vendor account name'),
+  (NULL, 'group_line_item_id', 'The line carrying the variance of this line''s group'),
+  (NULL, 'group_size', 'Lines in the group'),
+  (NULL, 'seat_count', 'Seats (devices, enabled users, licence and subscription units) of the client''s mapped accounts'),
+  (NULL, 'service_count', 'PSA line items (services) of the client in force'),
+  (NULL, 'worst_integration_status', 'Worst health (green / yellow / red) among the integrations involved, at the run'),
+  (NULL, 'last_run_id', 'The client''s newest run'),
+  (NULL, 'previous_run_id', 'The run before it'),
+  (NULL, 'last_period', 'Month of the newest run'),
+  (NULL, 'previous_period', 'Month of the run before'),
+  (NULL, 'last_discrepancy_count', 'Discrepancies in the newest run'),
+  (NULL, 'previous_discrepancy_count', 'Discrepancies in the run before'),
+  (NULL, 'last_discrepancy_amount', 'Discrepancy amount in the newest run'),
+  (NULL, 'previous_discrepancy_amount', 'Discrepancy amount in the run before'),
+  (NULL, 'last_seat_count', 'Seats in the newest run'),
+  (NULL, 'previous_seat_count', 'Seats in the run before'),
+  (NULL, 'seat_change', 'last_seat_count - previous_seat_count'),
+  (NULL, 'mapped_by', 'manual or suggestion: how the account was mapped'),
+  (NULL, 'status', 'Integration health (green / yellow / red), or card status (pending, approved, dismissed, pushed, failed)'),
+  (NULL, 'last_success_at', 'End of the integration''s last successful sync'),
+  (NULL, 'seat_id', 'The vendor''s id of the seat (usage record)'),
+  (NULL, 'seat', 'Device name, user name or product of the seat'),
+  (NULL, 'device_class', 'desktop, laptop, server or other'),
+  (NULL, 'os_name', 'Operating system'),
+  (NULL, 'serial_number', 'Serial number'),
+  (NULL, 'licensed', 'The user holds a licence'),
+  (NULL, 'enabled', 'The user is enabled'),
+  (NULL, 'last_active_at', 'Last activity the vendor reports'),
+  (NULL, 'excluded', 'Its product is excluded (never counted)'),
+  (NULL, 'days_inactive', 'Days since the last activity'),
+  (NULL, 'monthly_cost', 'Monthly unit price of the line billing this seat in the last run (null when none does)'),
+  (NULL, 'billed_on_line_item_id', 'The PSA line that bills this seat in the last run'),
+  (NULL, 'flag', 'missing_unit_price, inconsistent_price, negative_quantity, orphan_adjustment or duplicate_line'),
+  (NULL, 'detail', 'What was found, in words'),
+  (NULL, 'match_on', 'serial or hostname: what identifies the device'),
+  (NULL, 'match_value', 'The serial number or host name shared'),
+  (NULL, 'extra_seats', 'Records beyond the first: what would be billed twice'),
+  (NULL, 'devices', 'Device names of the records'),
+  (NULL, 'seat_ids', 'The vendors'' ids of the records'),
+  (NULL, 'psa_unit_cost', 'Unit cost the PSA holds for the line'),
+  (NULL, 'vendor_unit_cost', 'Vendor''s cost per counted unit (weighted average)'),
+  (NULL, 'vendor_units', 'Counted units that carry a vendor cost'),
+  (NULL, 'margin_per_unit', 'unit_price - multiplier x vendor_unit_cost'),
+  (NULL, 'margin_percent', 'margin_per_unit as a percentage of unit_price'),
+  (NULL, 'at_or_below_cost', 'The line is sold at or below the vendor''s cost'),
+  (NULL, 'card_id', 'Change card id'),
+  (NULL, 'current_qty', 'Quantity the PSA bills now'),
+  (NULL, 'proposed_qty', 'Quantity that makes the variance zero, in whole units'),
+  (NULL, 'delta', 'proposed_qty - current_qty'),
+  (NULL, 'effective_date', 'When the new quantity starts'),
+  (NULL, 'flags', 'Spot-check flags: out_of_proportion, new_revenue'),
+  (NULL, 'dismiss_reason', 'Why the card was dismissed'),
+  (NULL, 'decided_by', 'Role that approved or dismissed it'),
+  (NULL, 'decided_at', 'When'),
+  (NULL, 'push_attempts', 'Write-back attempts'),
+  (NULL, 'pushed_at', 'When the PSA accepted the change'),
+  (NULL, 'push_error', 'The PSA''s message when the last push failed'),
+  (NULL, 'reverts_card_id', 'revert cards: the card whose change it puts back'),
+  (NULL, 'reverted_by_card_id', 'The revert card that put this change back'),
+  (NULL, 'note', 'Reviewer''s note'),
+  (NULL, 'tags', 'Reviewer''s tags'),
+  (NULL, 'created_at', 'When the card was raised'),
+  (NULL, 'updated_at', 'Last change'),
+  (NULL, 'proration_supported', 'Whether the PSA and the agreement prorate mid-cycle changes'),
+  (NULL, 'prorated_amount', 'Charge (or credit) from the effective date to the cycle end, rounded to cents; 0 when not prorated'),
+  (NULL, 'quantity', 'Quantity');
+
+DO $cc$
+DECLARE
+  v record;
+BEGIN
+  FOR v IN
+    SELECT c.relname, a.attname,
+           coalesce((SELECT d.comment FROM billrecon_view_column_comments d
+                      WHERE d.view_name = c.relname AND d.column_name = a.attname),
+                    (SELECT d.comment FROM billrecon_view_column_comments d
+                      WHERE d.view_name IS NULL AND d.column_name = a.attname)) AS comment
+      FROM pg_catalog.pg_class c
+      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'billrecon'
+      JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+     WHERE c.relkind = 'v' AND pg_catalog.col_description(c.oid, a.attnum) IS NULL
+  LOOP
+    IF v.comment IS NULL THEN
+      RAISE EXCEPTION 'billrecon install: column %.% of a view has no comment', v.relname, v.attname;
+    END IF;
+    EXECUTE pg_catalog.format('COMMENT ON COLUMN billrecon.%I.%I IS %L', v.relname, v.attname, v.comment);
+  END LOOP;
+END
+$cc$;
+DROP TABLE billrecon_view_column_comments;
