@@ -21,6 +21,12 @@ using SendFn = std::function<http::Response(http::Request)>;
 
 constexpr const char *kAllRecords = R"([{"op":"gte","field":"id","value":0}])";
 
+// The fields read from Contacts. Every contact is listed (isActive is read as
+// 1 / 0 or a boolean and checked here: a filter on it would have to guess
+// its type, and a wrong guess fails the query).
+constexpr const char *kContactFields =
+    R"(["id","companyID","isActive","emailAddress","emailAddress2","emailAddress3"])";
+
 // Autotask ids are positive integers of at most 18 digits.
 constexpr size_t kMaxIdDigits = 18;
 
@@ -60,17 +66,21 @@ std::string UnitWindowItems(const std::string &date) {
 // POST /V1.0/{entity}/query with the filter, then GET every
 // pageDetails.nextPageUrl until it is null. Next URLs must stay on the
 // base URL's origin (the credentials travel with them) and never repeat.
+// `include_fields` (a JSON array of field names, or empty for every field)
+// goes into the body as IncludeFields.
 template <typename OnItem, typename OnPage>
 void Query(const SendFn &send, const std::string &base, const AutotaskConnector::Settings &settings,
            std::string_view entity, const std::string &filter, std::string_view phase, OnItem &&on_item,
-           OnPage &&on_page) {
+           OnPage &&on_page, std::string_view include_fields = {}) {
 	const std::string path = "/V1.0/" + std::string(entity) + "/query";
 	const std::string endpoint = "POST " + path;
 	NextPageLinks links(endpoint, JoinUrl(base, path), UrlOrigin(base), "pageDetails.nextPageUrl", settings.max_pages,
 	                    "billrecon only follows pagination links to the server in base_url (or the zone URL); check "
 	                    "base_url and any proxy in front of the API.");
 	http::Request request =
-	    JsonRequest(http::Method::kPost, links.url(), AutotaskConnector::QueryBody(settings.page_size, filter),
+	    JsonRequest(http::Method::kPost, links.url(),
+	                include_fields.empty() ? AutotaskConnector::QueryBody(settings.page_size, filter)
+	                                       : AutotaskConnector::QueryBody(settings.page_size, filter, include_fields),
 	                std::string(phase) + " page 1");
 	for (long page = 1;; ++page) {
 		const std::string page_name = "page " + std::to_string(page);
@@ -163,6 +173,29 @@ model::Company MapCompany(const json::Object &o, const std::string &id) {
 	return c;
 }
 
+// The e-mail addresses of one contact (emailAddress, emailAddress2,
+// emailAddress3) into `domains`, under its companyID. Inactive contacts
+// (isActive 0 or false) are skipped.
+void ReadContact(const json::Object &o, ContactDomains &domains) {
+	if (const json::Value *active = o.Get("isActive")) {
+		if (active->IsBool()) {
+			if (!active->GetBool())
+				return;
+		} else if (std::optional<long long> n = JsonInteger(*active)) {
+			if (*n == 0)
+				return;
+		} else {
+			o.Unexpected("isActive", "1, 0 or a boolean", active);
+		}
+	}
+	std::optional<std::string> company = o.OptionalId("companyID");
+	if (!company)
+		return;
+	for (const char *field : {"emailAddress", "emailAddress2", "emailAddress3"})
+		if (std::optional<std::string> address = o.OptionalString(field))
+			domains.Add(*company, *address);
+}
+
 model::Agreement MapContract(const json::Object &o, const std::string &id, const Picklists &lists) {
 	model::Agreement a;
 	a.external_id = id;
@@ -242,6 +275,12 @@ std::string AutotaskConnector::QueryBody(long max_records, std::string_view filt
 	return "{\"MaxRecords\":" + std::to_string(max_records) + ",\"filter\":" + std::string(filter_json) + "}";
 }
 
+std::string AutotaskConnector::QueryBody(long max_records, std::string_view filter_json,
+                                         std::string_view include_fields_json) {
+	return "{\"MaxRecords\":" + std::to_string(max_records) + ",\"IncludeFields\":" +
+	       std::string(include_fields_json) + ",\"filter\":" + std::string(filter_json) + "}";
+}
+
 model::BillingCycle AutotaskConnector::MapPeriodLabel(std::string_view label) {
 	return BillingCycleFromLabel(label);
 }
@@ -307,7 +346,8 @@ SyncOutcome AutotaskConnector::Sync(const SyncRequest &request, http::Client &cl
 	const bool quick = outcome.effective_mode == SyncMode::kQuick;
 	if (quick)
 		outcome.note = "autotask: only Companies are filtered by modification time (lastTrackedModifiedDateTime); "
-		               "contracts, contract services, their units and the service catalogue are read in full";
+		               "contracts, contract services, their units and the service catalogue are read in full, "
+		               "and contacts too when a company changed";
 	const std::string as_of = settings_.as_of_date.empty() ? TodayUtc() : ValidDate(settings_.as_of_date, "as-of date");
 	const std::string base = ResolveBase(client);
 	const SendFn send = [&](http::Request r) { return Send(client, std::move(r)); };
@@ -336,24 +376,45 @@ SyncOutcome AutotaskConnector::Sync(const SyncRequest &request, http::Client &cl
 		          "): contract type, period type and status are stored as codes");
 	}
 
-	// 2. Companies (the only entity filtered in quick mode).
+	// 2. Companies (the only entity filtered in quick mode), held back until
+	// their contacts' e-mail domains are known: a company row is stored
+	// whole, domains included.
 	std::string company_filter = kAllRecords;
 	if (quick) {
 		std::string ts = model::NormalizeTimestamp(*request.since, true).substr(0, 19) + "Z";
 		company_filter = R"([{"op":"gt","field":"lastTrackedModifiedDateTime","value":)" + Quote(ts) + "}]";
 	}
+	std::vector<std::vector<model::Company>> company_pages;
 	std::vector<model::Company> companies;
 	Query(
 	    send, base, settings_, "Companies", company_filter, "companies",
 	    [&](const json::Object &o, const std::string &id) { companies.push_back(MapCompany(o, id)); },
 	    [&](size_t n) {
 		    if (!companies.empty())
-			    sink.PutCompanies(companies);
+			    company_pages.push_back(std::move(companies));
 		    companies.clear();
 		    sink.OnPage("companies", n);
 	    });
 
-	// 3. Service catalogue: id -> name, to name the contract services.
+	// 3. Contacts: the e-mail domains of every active contact join its
+	// company's domains (after the website's). Only read when a company is to
+	// be stored, and then in full, quick mode included: every stored company
+	// must carry all its contacts' domains.
+	if (!company_pages.empty()) {
+		ContactDomains contacts;
+		Query(
+		    send, base, settings_, "Contacts", kAllRecords, "contacts",
+		    [&](const json::Object &o, const std::string &) { ReadContact(o, contacts); },
+		    [&](size_t n) { sink.OnPage("contacts", n); }, kContactFields);
+		for (std::vector<model::Company> &rows : company_pages) {
+			for (model::Company &c : rows)
+				contacts.MergeInto(c);
+			sink.PutCompanies(rows);
+		}
+		company_pages.clear();
+	}
+
+	// 4. Service catalogue: id -> name, to name the contract services.
 	std::unordered_map<std::string, std::string> service_names;
 	Query(
 	    send, base, settings_, "Services", kAllRecords, "services",
@@ -363,7 +424,7 @@ SyncOutcome AutotaskConnector::Sync(const SyncRequest &request, http::Client &cl
 	    },
 	    [&](size_t n) { sink.OnPage("services", n); });
 
-	// 4. Contracts; remember each one's company for its services.
+	// 5. Contracts; remember each one's company for its services.
 	std::unordered_map<std::string, std::string> contract_company;
 	std::vector<model::Agreement> agreements;
 	Query(
@@ -380,7 +441,7 @@ SyncOutcome AutotaskConnector::Sync(const SyncRequest &request, http::Client &cl
 		    sink.OnPage("contracts", n);
 	    });
 
-	// 5. Units per contract service in the period covering the as-of date.
+	// 6. Units per contract service in the period covering the as-of date.
 	std::unordered_map<std::string, std::optional<UnitRow>> units;
 	Query(
 	    send, base, settings_, "ContractServiceUnits", "[{\"op\":\"and\",\"items\":[" + UnitWindowItems(as_of) + "]}]",
@@ -391,7 +452,7 @@ SyncOutcome AutotaskConnector::Sync(const SyncRequest &request, http::Client &cl
 	    },
 	    [&](size_t n) { sink.OnPage("contract service units", n); });
 
-	// 6. Contract services: the line items.
+	// 7. Contract services: the line items.
 	std::vector<model::LineItem> lines;
 	long orphans = 0;
 	std::string first_orphan;

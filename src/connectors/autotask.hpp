@@ -1,6 +1,7 @@
 // Autotask PSA REST API (vendor-apis.md section 3).
 //
-// Reads Companies (PSA companies), Contracts (agreements), ContractServices
+// Reads Companies (PSA companies), their Contacts' e-mail domains (matching
+// evidence), Contracts (agreements), ContractServices
 // (line items), their ContractServiceUnits (the units billed in the period
 // covering the as-of date become the line's quantity) and the Services
 // catalogue (product names); writes a quantity back as a
@@ -61,6 +62,8 @@ public:
 
 	// {"MaxRecords":N,"filter":<filter_json>}
 	static std::string QueryBody(long max_records, std::string_view filter_json);
+	// {"MaxRecords":N,"IncludeFields":<include_fields_json>,"filter":<filter_json>}
+	static std::string QueryBody(long max_records, std::string_view filter_json, std::string_view include_fields_json);
 
 	// A picklist label ("Monthly", "Quarterly", "Yearly", "Annual") -> cycle;
 	// anything else kOther.

@@ -9,10 +9,12 @@
 #include "http/types.hpp"
 #include "json/reader.hpp"
 #include "model/decimal.hpp"
+#include "model/records.hpp"
 
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace billrecon::connectors {
@@ -74,6 +76,46 @@ std::optional<std::string> DomainOfWebsite(std::string_view website);
 // "Monthly", "Quarterly", "Annual" / "Annually" / "Yearly" (any case, around
 // white space) -> that cycle; any other label -> kOther.
 model::BillingCycle BillingCycleFromLabel(std::string_view label);
+
+// ---- e-mail domains (connector_util.cpp) ---------------------------------------------
+
+// The domain of one e-mail address, lower-cased: " Jane.Doe@Harbor-Dental.COM "
+// and "Jane <jane@harbor-dental.com>" give "harbor-dental.com". nullopt when
+// the text is not a single address (no "@", empty local part, white space or
+// a list inside) or the domain is not a plausible host name: labels of
+// letters, digits and inner hyphens, at least two of them, an alphabetic
+// top-level label (or "xn--"), at most 253 characters.
+std::optional<std::string> EmailDomain(std::string_view address);
+
+// True for mailbox providers anyone can sign up with (gmail.com, outlook.com,
+// hotmail.co.uk, yahoo.*, gmx.*, web.de, icloud.com, proton.me, ISP mail such
+// as comcast.net, ...): a contact's address there says nothing about which
+// company the contact belongs to. Takes a lower-case domain. The matcher
+// (src/match) keeps its own, longer list; this one keeps such domains out of
+// the stored evidence.
+bool IsFreeMailDomain(std::string_view domain);
+
+// Appends `domain` unless `domains` already holds it.
+void AddDomain(std::vector<std::string> &domains, const std::string &domain);
+
+// The e-mail domains of a PSA's contacts, per company (external id), each in
+// the order first seen; free-mail domains and unusable addresses are left out.
+class ContactDomains {
+public:
+	// Adds the domain of `address` to the company's list. Returns true when
+	// the address gave a usable domain (new or already known).
+	bool Add(const std::string &company_id, std::string_view address);
+	// Appends the company's contact domains to company.domains, after what is
+	// there (the website's domain), without duplicates.
+	void MergeInto(model::Company &company) const;
+	// Companies with at least one domain.
+	size_t size() const noexcept {
+		return by_company_.size();
+	}
+
+private:
+	std::unordered_map<std::string, std::vector<std::string>> by_company_;
+};
 
 // ---- numbers and ids ---------------------------------------------------------------
 

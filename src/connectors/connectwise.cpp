@@ -20,6 +20,11 @@ namespace {
 // ConnectWise ids are positive integers of at most 19 digits.
 constexpr size_t kMaxIdDigits = 19;
 
+// The contact list as read: active contacts only, and only the fields used.
+// ("inactiveFlag = false", URL-encoded.)
+constexpr const char *kContactQuery =
+    "&fields=id,company/id,inactiveFlag,communicationItems&conditions=inactiveFlag%20%3D%20false";
+
 // True when the space-separated rel list contains `want` (RFC 8288: relation
 // types compare case-insensitively).
 bool RelHas(std::string_view rels, std::string_view want) {
@@ -175,6 +180,30 @@ model::LineItem MapAddition(json::Object o, const AgreementRef &agreement,
 	return li;
 }
 
+// The e-mail addresses of one contact (communicationItems of type Email)
+// into `domains`, under the contact's company. Inactive contacts and
+// contacts without a company are skipped.
+void ReadContact(json::Object o, ContactDomains &domains) {
+	const std::string id = o.RequiredId("id");
+	o.SetRecordId(id);
+	if (o.OptionalBool("inactiveFlag").value_or(false))
+		return;
+	std::optional<json::Object> company = o.OptionalObject("company");
+	std::optional<std::string> company_id = company ? company->OptionalId("id") : std::nullopt;
+	const json::Value *items = o.OptionalArray("communicationItems");
+	if (!company_id || items == nullptr)
+		return;
+	for (size_t i = 0; i < items->size(); ++i) {
+		json::Object item(items->at(i), json::Where{o.where().endpoint, o.where().record,
+		                                            "communicationItems[" + std::to_string(i) + "]"});
+		std::optional<std::string> kind = item.OptionalString("communicationType");
+		if (kind && !http::IEquals(Trim(*kind), "Email"))
+			continue;
+		if (std::optional<std::string> value = item.OptionalString("value"))
+			domains.Add(*company_id, *value);
+	}
+}
+
 // Items of one page body as json::Objects named "page N item M".
 template <typename Fn>
 void ForEachItem(const http::Response &response, const LinkPager &pager, Fn &&fn) {
@@ -223,16 +252,41 @@ SyncOutcome ConnectWiseConnector::Sync(const SyncRequest &request, http::Client 
 		}
 	};
 
-	// 1. Companies.
+	// 1. Companies, held back until their contacts' e-mail domains are
+	// known: a company row is stored whole, domains included.
+	std::vector<std::vector<model::Company>> company_pages;
 	fetch_list("/company/companies", condition, "companies", [&](const http::Response &r, const LinkPager &p) {
 		std::vector<model::Company> rows;
 		ForEachItem(r, p, [&](json::Object o) { rows.push_back(MapCompany(std::move(o))); });
-		if (!rows.empty())
-			sink.PutCompanies(rows);
 		sink.OnPage("companies", rows.size());
+		if (!rows.empty())
+			company_pages.push_back(std::move(rows));
 	});
 
-	// 2. Agreements. The additions of every agreement are read below, so we
+	// 2. Contacts: the e-mail domains of every active contact join its
+	// company's domains (after the website's). Only read when a company is to
+	// be stored, and then in full, quick mode included: every stored company
+	// must carry all its contacts' domains, and a contact's change does not
+	// change its company's lastUpdated.
+	if (!company_pages.empty()) {
+		ContactDomains contacts;
+		fetch_list("/company/contacts", kContactQuery, "contacts", [&](const http::Response &r, const LinkPager &p) {
+			size_t n = 0;
+			ForEachItem(r, p, [&](json::Object o) {
+				ReadContact(std::move(o), contacts);
+				++n;
+			});
+			sink.OnPage("contacts", n);
+		});
+		for (std::vector<model::Company> &rows : company_pages) {
+			for (model::Company &c : rows)
+				contacts.MergeInto(c);
+			sink.PutCompanies(rows);
+		}
+		company_pages.clear();
+	}
+
+	// 3. Agreements. The additions of every agreement are read below, so we
 	// need every agreement's id and company even in quick mode, where only
 	// changed agreements are stored: quick mode therefore reads the full list
 	// with fields=id,company (a few bytes per agreement, one request per 1000),
@@ -273,7 +327,7 @@ SyncOutcome ConnectWiseConnector::Sync(const SyncRequest &request, http::Client 
 		});
 	}
 
-	// 3. Product catalog: identifier -> description, to name products. Not
+	// 4. Product catalog: identifier -> description, to name products. Not
 	// every API member may read the catalog; without it product names come
 	// from the additions' own descriptions.
 	std::unordered_map<std::string, std::string> catalog;
@@ -300,7 +354,7 @@ SyncOutcome ConnectWiseConnector::Sync(const SyncRequest &request, http::Client 
 		          "API member read access to the product catalog to use catalog descriptions");
 	}
 
-	// 4. Additions of every agreement, `additions_batch` agreements in flight
+	// 5. Additions of every agreement, `additions_batch` agreements in flight
 	// at once; an agreement with several pages keeps its slot until done.
 	struct Cursor {
 		const AgreementRef *agreement;

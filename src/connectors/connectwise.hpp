@@ -1,7 +1,8 @@
 // ConnectWise Manage (ConnectWise PSA), REST API 3.0 (vendor-apis.md section 1).
 //
-// Reads companies, agreements, the product catalog (to name products) and
-// every agreement's additions (the billed line items); writes an addition's
+// Reads companies, their contacts' e-mail domains (matching evidence),
+// agreements, the product catalog (to name products) and every agreement's
+// additions (the billed line items); writes an addition's
 // quantity back. Auth: Basic "company+publicKey:privateKey" plus a clientId
 // header; every request asks for API version 2022.1 in Accept.
 #pragma once

@@ -121,12 +121,8 @@ model::Company MapClient(const json::Object &o, const std::string &id) {
 	auto add_domain = [&](const std::optional<std::string> &text) {
 		if (!text)
 			return;
-		if (std::optional<std::string> d = DomainOfWebsite(*text)) {
-			for (const std::string &known : c.domains)
-				if (known == *d)
-					return;
-			c.domains.push_back(*d);
-		}
+		if (std::optional<std::string> d = DomainOfWebsite(*text))
+			AddDomain(c.domains, *d);
 	};
 	add_domain(c.website);
 	add_domain(o.OptionalNonEmptyString("domain"));
@@ -289,19 +285,46 @@ std::string HaloPsaConnector::TokenUrl(std::string_view base_url, const std::opt
 SyncOutcome HaloPsaConnector::Sync(const SyncRequest &request, http::Client &client, RecordSink &sink) {
 	SyncOutcome outcome = FullSyncOutcome(request, kQuickFallbackNote);
 
-	// 1. Clients, inactive ones included: their recurring invoices may still bill.
+	// 1. Clients, inactive ones included: their recurring invoices may still
+	// bill. Held back until their users' e-mail domains are known (a company
+	// row is stored whole, domains included).
+	std::vector<std::vector<model::Company>> client_pages;
 	std::vector<model::Company> companies;
 	FetchPaged(
 	    client, settings_, "/api/Client", "&includeinactive=true", "clients", "clients",
 	    [&](const json::Object &o, const std::string &id) { companies.push_back(MapClient(o, id)); },
 	    [&](size_t n) {
 		    if (!companies.empty())
-			    sink.PutCompanies(companies);
+			    client_pages.push_back(std::move(companies));
 		    companies.clear();
 		    sink.OnPage("clients", n);
 	    });
 
-	// 2. Recurring invoices with their lines: one agreement per invoice, one
+	// 2. Users (the clients' contacts): the e-mail domain of every active
+	// user joins its client's domains, after the website's. Halo leaves
+	// inactive users out unless asked; an "inactive" one is skipped anyway.
+	if (!client_pages.empty()) {
+		ContactDomains contacts;
+		FetchPaged(
+		    client, settings_, "/api/Users", "", "users", "users",
+		    [&](const json::Object &o, const std::string &) {
+			    if (o.OptionalBool("inactive").value_or(false))
+				    return;
+			    std::optional<std::string> client_id = o.OptionalId("client_id");
+			    std::optional<std::string> email = o.OptionalString("emailaddress");
+			    if (client_id && email)
+				    contacts.Add(*client_id, *email);
+		    },
+		    [&](size_t n) { sink.OnPage("users", n); });
+		for (std::vector<model::Company> &rows : client_pages) {
+			for (model::Company &c : rows)
+				contacts.MergeInto(c);
+			sink.PutCompanies(rows);
+		}
+		client_pages.clear();
+	}
+
+	// 3. Recurring invoices with their lines: one agreement per invoice, one
 	// line item per line.
 	std::vector<model::Agreement> agreements;
 	std::vector<model::LineItem> lines;

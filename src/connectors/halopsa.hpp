@@ -1,7 +1,8 @@
 // HaloPSA REST API (vendor-apis.md section 2).
 //
-// Reads clients (PSA companies) and recurring invoices with their lines
-// (agreements and line items); writes a line's quantity back by posting the
+// Reads clients (PSA companies), their users' e-mail domains (matching
+// evidence) and recurring invoices with their lines (agreements and line
+// items); writes a line's quantity back by posting the
 // whole recurring invoice with every line. Auth: OAuth2 client credentials
 // at {base}/auth/token (?tenant= for hosted tenants), scope "all". No list
 // endpoint used here has a modified-since filter, so quick syncs run as full
@@ -21,7 +22,7 @@ class HaloPsaConnector : public Connector, public PsaWriter {
 public:
 	static constexpr const char *kScope = "all";
 	static constexpr const char *kQuickFallbackNote =
-	    "halopsa has no modified-since filter on clients or recurring invoices: quick sync ran as a full sync";
+	    "halopsa has no modified-since filter on clients, users or recurring invoices: quick sync ran as a full sync";
 
 	struct Settings {
 		std::string base_url;    // instance root, e.g. https://acme.halopsa.com (the API is under /api)

@@ -17,6 +17,21 @@ def day(epoch):
     return None if epoch is None else datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).date()
 
 
+def web_domain(website):
+    if not website:
+        return None
+    w = website.lower().split("://")[-1].split("/")[0]
+    return w[4:] if w.startswith("www.") else w
+
+
+def contact_domains(ds):
+    """ConnectWise company id -> the domains of its active contacts'
+    addresses, free mail and malformed ones left out (ground truth)."""
+    gt = ds.ground_truth
+    return {c["psa_company_id"]: c.get("contact_domains", []) for c in gt["clients"] + gt["non_clients"]
+            if c.get("psa_company_id") is not None}
+
+
 def today_epoch():
     t = time.gmtime()
     return calendar.timegm((t.tm_year, t.tm_mon, t.tm_mday, 0, 0, 0))
@@ -73,6 +88,20 @@ class AutotaskSync(VendorFaults, KindTestCase):
             self.assertEqual(r["website"] or None, c.web or None)
         self.assertIn("0", companies, "Autotask's own company has id 0")
 
+        # Domains: the webAddress's, then the e-mail domains of the active contacts.
+        truth = contact_domains(ds)
+        for c in ds.at_companies:
+            web = web_domain(c.web)
+            want = ([web] if web else []) + [d for d in truth.get(c.cw_company_id, []) if d != web]
+            self.assertEqual(sorted(companies[str(c.id)]["domains"]), sorted(want), "domains of company %d" % c.id)
+        self.assertTrue(any(not c.web and companies[str(c.id)]["domains"] for c in ds.at_companies),
+                        "a company without a web address has its contacts' domains")
+        contacts = [e for e in log if e["path"].endswith("/Contacts/query")]
+        self.assertEqual(len(contacts), -(-len(ds.contacts) // KIND_PAGE[self.KIND]), "contacts: nextPageUrl followed")
+        self.assertEqual(set(contacts[0]["body"].get("IncludeFields", [])),
+                         {"id", "companyID", "isActive", "emailAddress", "emailAddress2", "emailAddress3"},
+                         "IncludeFields keeps the payload small")
+
         agreements = {r["external_id"]: r for r in self.current("psa_agreements", iid)}
         company_of = {r["id"]: r["external_id"] for r in companies.values()}
         for k in ds.at_contracts:
@@ -125,6 +154,10 @@ class AutotaskSync(VendorFaults, KindTestCase):
         after = self.snapshot(iid)
         renamed = [r for r in after["psa_companies"] if r["external_id"] == str(c.id)]
         self.assertEqual(renamed[0]["name"], "Renamed by quick")
+        old = [r for r in before["psa_companies"] if r["external_id"] == str(c.id)]
+        self.assertEqual(renamed[0]["domains"], old[0]["domains"], "the re-stored company keeps its contacts' domains")
+        self.assertTrue(any(e["path"].endswith("/Contacts/query") for e in self.mock.requests()),
+                        "contacts are read when a company is re-stored")
         for b, a in zip(before["psa_companies"], after["psa_companies"]):
             if a["external_id"] != str(c.id):
                 self.assertEqual(a, b, "an unchanged company was rewritten by the quick sync")

@@ -22,6 +22,20 @@ def bare_domain(website):
     return w[4:] if w.startswith("www.") else w
 
 
+def contact_domains(ds):
+    """ConnectWise company id -> the domains of its active contacts'
+    addresses, free mail and malformed ones left out (ground truth)."""
+    gt = ds.ground_truth
+    return {c["psa_company_id"]: c.get("contact_domains", []) for c in gt["clients"] + gt["non_clients"]
+            if c.get("psa_company_id") is not None}
+
+
+def expected_domains(website, contacts):
+    """The website's domain first, then the contacts' domains, once each."""
+    out = [bare_domain(website)] if website else []
+    return out + [d for d in contacts if d not in out]
+
+
 class ConnectWiseSync(E2ETestCase):
 
     def test_full_sync_counts_and_values(self):
@@ -60,6 +74,27 @@ class ConnectWiseSync(E2ETestCase):
             if c.website:
                 self.assertIn(bare_domain(c.website), r["domains"], "web domain of %s" % c.name)
         self.assertTrue(any(c.deleted for c in self.ds.companies), "dataset has a deleted company")
+
+        # Domains: the website's, then the e-mail domains of the active contacts.
+        truth = contact_domains(self.ds)
+        for c in self.ds.companies:
+            r = companies[str(c.id)]
+            self.assertEqual(sorted(r["domains"]), sorted(expected_domains(c.website, truth.get(c.id, []))),
+                             "domains of %s (website %s)" % (c.name, c.website))
+            if c.website:
+                self.assertEqual(r["domains"][0], bare_domain(c.website), "the website's domain comes first")
+        self.assertTrue(any(not c.website and companies[str(c.id)]["domains"] for c in self.ds.companies),
+                        "a company without a website has its contacts' domains")
+        free = {"gmail.com", "outlook.com", "hotmail.com", "yahoo.com", "icloud.com", "aol.com", "gmx.de"}
+        self.assertFalse(free & {d for r in companies.values() for d in r["domains"]}, "no free-mail domain")
+        contact_pages = [e for e in log if e["path"].endswith("/company/contacts")]
+        active = sum(1 for x in self.ds.contacts if not x.inactive)
+        self.assertEqual(len(contact_pages), math.ceil(active / CW_PAGE), "contacts paged by Link rel=next")
+        for e in contact_pages:
+            self.assertEqual(e["params"].get("pageSize"), str(CW_PAGE))
+            self.assertIn("inactiveflag", urllib.parse.unquote_plus(e["params"].get("conditions", "")).lower(),
+                          "only active contacts are asked for")
+            self.assertIn("communicationItems", e["params"].get("fields", ""), "fields= keeps the payload small")
 
         agreements = {r["external_id"]: r for r in self.current("psa_agreements", iid)}
         company_of = {r["id"]: r["external_id"] for r in companies.values()}
@@ -153,6 +188,30 @@ class ConnectWiseSync(E2ETestCase):
         for t in ("psa_companies", "psa_agreements"):
             self.assertEqual(after[t], before[t], "%s changed in a quick sync without changes" % t)
         self.assertEqual(self.status(name)["status"], "green")
+
+    def test_quick_sync_keeps_contact_domains_of_a_changed_company(self):
+        name, iid = self.add("connectwise")
+        self.assert_succeeded(self.sync(name, "full"))
+        truth = contact_domains(self.ds)
+        c = next(c for c in self.ds.companies if not c.website and truth.get(c.id))
+        before = self.one("SELECT name, domains FROM billrecon.psa_companies WHERE integration_id = %s "
+                          "AND external_id = %s", (iid, str(c.id)))
+        self.assertEqual(sorted(before["domains"]), truth[c.id])
+        self.cw.clock(now=iso_z(time.time() + 5))
+        self.cw.mutate(entity="company", id=c.id, set={"name": c.name + " (renamed)"})
+        self.cw.ctl("DELETE", "requests")
+        row = self.sync(name, "quick")
+        self.assert_succeeded(row)
+        self.assertEqual(row["mode"], "quick")
+        after = self.one("SELECT name, domains FROM billrecon.psa_companies WHERE integration_id = %s "
+                         "AND external_id = %s", (iid, str(c.id)))
+        self.assertEqual(after["name"], c.name + " (renamed)")
+        self.assertEqual(after["domains"], before["domains"], "the re-stored company keeps its contacts' domains")
+        contacts = [e for e in self.cw.requests() if e["path"].endswith("/company/contacts")]
+        self.assertEqual(len(contacts), math.ceil(sum(1 for x in self.ds.contacts if not x.inactive) / CW_PAGE),
+                         "every active contact is read when a company is re-stored")
+        self.assertFalse(any("lastupdated" in urllib.parse.unquote_plus(e["params"].get("conditions", "")).lower()
+                             for e in contacts), "contacts are not filtered by lastUpdated")
 
     def test_removed_addition_marked_by_full_sync_only(self):
         name, iid = self.add("connectwise")

@@ -12,6 +12,21 @@ def day(epoch):
     return None if epoch is None else datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).date()
 
 
+def web_domain(website):
+    if not website:
+        return None
+    w = website.lower().split("://")[-1].split("/")[0]
+    return w[4:] if w.startswith("www.") else w
+
+
+def contact_domains(ds):
+    """ConnectWise company id -> the domains of its active contacts'
+    addresses, free mail and malformed ones left out (ground truth)."""
+    gt = ds.ground_truth
+    return {c["psa_company_id"]: c.get("contact_domains", []) for c in gt["clients"] + gt["non_clients"]
+            if c.get("psa_company_id") is not None}
+
+
 class HaloPSASync(VendorFaults, KindTestCase):
     KIND = "halopsa"
     MATCH = r"/api/RecurringInvoice"
@@ -58,6 +73,19 @@ class HaloPSASync(VendorFaults, KindTestCase):
             self.assertEqual(r["status"], "Inactive" if c.inactive else "Active", "status of client %d" % c.id)
             self.assertEqual(r["website"] or "", c.website or "")
         self.assertTrue(any(c.inactive for c in ds.halo_clients), "the dataset has inactive clients")
+
+        # Domains: the website's, then the e-mail domains of the clients' active users.
+        truth = contact_domains(ds)
+        for c in ds.halo_clients:
+            web = web_domain(c.website)
+            want = ([web] if web else []) + [d for d in truth.get(c.cw_company_id, []) if d != web]
+            self.assertEqual(sorted(companies[str(c.id)]["domains"]), sorted(want), "domains of client %d" % c.id)
+        self.assertTrue(any(not c.website and companies[str(c.id)]["domains"] for c in ds.halo_clients),
+                        "a client without a website has its users' domains")
+        users = [e for e in api if e["path"] == "/api/Users"]
+        active = sum(1 for x in ds.contacts if x.halo_user_id is not None and not x.inactive)
+        self.assertEqual(sorted(int(e["params"]["page_no"]) for e in users),
+                         list(range(1, -(-active // KIND_PAGE[self.KIND]) + 1)), "users paged by record_count")
 
         agreements = {r["external_id"]: r for r in self.current("psa_agreements", iid)}
         company_of = {r["id"]: r["external_id"] for r in companies.values()}

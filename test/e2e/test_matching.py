@@ -91,3 +91,33 @@ class SuggestedMatches(E2ETestCase):
                        "AND vendor_account_id = %s AND psa_company_id = %s",
                        (ninja, first["vendor_account_id"], first["psa_company_id"]))
         self.assertEqual(again, [], "a rejected pair is never suggested again")
+
+    def test_client_without_website_matched_by_contact_domains(self):
+        """A PSA company without a website is matched to its Microsoft tenant
+        through its contacts' e-mail domain."""
+        if not kind_built("msgraph"):
+            self.skipTest("msgraph is not built")
+        companies = {c.id: c for c in self.ds.companies}
+        cases = [c for c in self.ds.ground_truth["clients"]
+                 if c.get("psa_company_id") is not None and c.get("ms_tenant_id")
+                 and not companies[c["psa_company_id"]].website
+                 and set(c.get("contact_domains") or ()) & set(c["domains"])]
+        self.assertTrue(cases, "the dataset has a client without a website, with contacts at its own domain")
+        psa, psa_id = self.add("connectwise")
+        self.execute("UPDATE billrecon.integrations SET is_default_psa = true WHERE name = %s", (psa,))
+        self.assert_succeeded(self.sync(psa, "full"))
+        graph, _ = self.add("msgraph")
+        self.sync(graph, "full")
+        self.scalar("SELECT billrecon.suggest_client_matches()")
+        for c in cases:
+            stored = self.scalar("SELECT domains FROM billrecon.psa_companies WHERE integration_id = %s "
+                                 "AND external_id = %s", (psa_id, str(c["psa_company_id"])))
+            self.assertEqual(sorted(stored), sorted(c["contact_domains"]), "domains come from the contacts only")
+            rows = self.q("SELECT * FROM billrecon.client_match_suggestions WHERE integration = %s "
+                          "AND lower(vendor_account_id) = lower(%s)", (graph, c["ms_tenant_id"]))
+            best = max(rows, key=lambda r: r["score"]) if rows else None
+            self.assertIsNotNone(best, "tenant %s of %s is suggested" % (c["ms_tenant_id"], c["psa_name"]))
+            self.assertEqual(best["psa_company_id"], str(c["psa_company_id"]))
+            shared = set(c["contact_domains"]) & set(c["domains"])
+            self.assertTrue(any("shared domain " + d in best["evidence"] for d in shared),
+                            "evidence names the contacts' domain: %s" % best["evidence"])

@@ -5,8 +5,9 @@ case-insensitive); no token. Zone discovery without auth:
 GET /atservicesrest/V1.0/zoneInformation?user=<email> -> {zoneName, url (this
 mock's /ATServicesRest/), webUrl, ci}; GET /atservicesrest/versioninformation.
 
-Under /ATServicesRest/V1.0 (path case-insensitive): Companies, Contracts,
-ContractServices, ContractServiceUnits, Services, ContractServiceAdjustments:
+Under /ATServicesRest/V1.0 (path case-insensitive): Companies, Contacts
+(emailAddress/2/3, isActive 1 or 0), Contracts, ContractServices,
+ContractServiceUnits, Services, ContractServiceAdjustments:
 POST /{Entity}/query (body {"MaxRecords", "IncludeFields", "filter": [...]})
 or GET /{Entity}/query?search=<json>; /{Entity}/query/count -> {"queryCount"};
 GET /{Entity}/{id} -> {"item"}; GET /{Entity}/entityInformation[/fields]
@@ -50,12 +51,13 @@ from msp_generator import AT_COMPANY_TYPES, AT_PERIODS, autotask_unit_periods
 
 AtUnit = collections.namedtuple("AtUnit", "id contract_id cs_id service_id start end units unit_price unit_cost posted")
 
-ENTITIES = {"companies": "Companies", "contracts": "Contracts", "contractservices": "ContractServices",
+ENTITIES = {"companies": "Companies", "contacts": "Contacts", "contracts": "Contracts",
+            "contractservices": "ContractServices",
             "contractserviceunits": "ContractServiceUnits", "services": "Services",
             "contractserviceadjustments": "ContractServiceAdjustments"}
 CHILDREN = {"services": "ContractServices", "serviceunits": "ContractServiceUnits",
             "serviceadjustments": "ContractServiceAdjustments"}
-LABEL = {"Companies": "Company", "Contracts": "Contract", "ContractServices": "ContractService",
+LABEL = {"Companies": "Company", "Contacts": "Contact", "Contracts": "Contract", "ContractServices": "ContractService",
          "ContractServiceUnits": "ContractServiceUnit", "Services": "Service",
          "ContractServiceAdjustments": "ContractServiceAdjustment"}
 OPS = {"eq", "noteq", "gt", "gte", "lt", "lte", "beginswith", "endswith", "contains", "exist", "notexist", "in",
@@ -102,8 +104,11 @@ class AutotaskApp(MockApp):
                 units.append(AtUnit(cs.id * 1000 + k, c.id, cs.id, cs.service_id, start, end, n, cs.unit_price,
                                     cs.unit_cost, end + 86400 if end + 86400 <= B else None))
         units.sort(key=lambda u: u.id)
+        self.company_of = {c.cw_company_id: c.id for c in ds.at_companies}
         self.tables = {
             "Companies": Table(ds.at_companies, self.render_company),
+            "Contacts": Table([x._replace(id=x.at_contact_id) for x in ds.contacts if x.at_contact_id is not None],
+                              self.render_contact),
             "Contracts": Table(ds.at_contracts, self.render_contract),
             "ContractServices": Table(ds.at_contract_services, self.render_cs),
             "ContractServiceUnits": Table(units, self.render_unit),
@@ -126,6 +131,20 @@ class AutotaskApp(MockApp):
                 "lastTrackedModifiedDateTime": self.t(c.last_modified + 0.25, True), "ownerResourceID": 29682885,
                 "parentCompanyID": None, "phone": c.phone, "postalCode": c.postal, "state": c.state,
                 "webAddress": c.web, "userDefinedFields": []}
+
+    def render_contact(self, x):
+        """ContactModel: up to three addresses (emailAddress, emailAddress2,
+        emailAddress3); isActive is an integer, 1 or 0."""
+        emails = list(x.emails) + [None] * 3
+        return {"id": x.id, "companyID": self.company_of.get(x.company_id), "companyLocationID": None,
+                "firstName": x.first_name, "lastName": x.last_name, "middleInitial": None, "title": x.title,
+                "emailAddress": emails[0], "emailAddress2": emails[1], "emailAddress3": emails[2],
+                "phone": x.phone, "extension": None, "mobilePhone": None, "faxNumber": None,
+                "isActive": 0 if x.inactive else 1, "primaryContact": False, "isOptedOutFromBulkEmail": False,
+                "createDate": self.t(x.date_entered + (x.id % 1000) / 1000.0, True),
+                "lastActivityDate": self.t(x.last_updated, True),
+                "lastModifiedDate": self.t(x.last_updated + 0.5, True), "externalID": None,
+                "userDefinedFields": []}
 
     def render_contract(self, c):
         return {"id": c.id, "billingPreference": 2, "billToCompanyContactID": None, "billToCompanyID": None,
@@ -539,7 +558,8 @@ class AutotaskApp(MockApp):
         return Response.json({"itemId": aid})
 
     # -- control ---------------------------------------------------------------------------
-    ALIASES = {"company": "Companies", "companies": "Companies", "contract": "Contracts", "contracts": "Contracts",
+    ALIASES = {"company": "Companies", "companies": "Companies", "contact": "Contacts", "contacts": "Contacts",
+               "contract": "Contracts", "contracts": "Contracts",
                "contractservice": "ContractServices", "contractservices": "ContractServices",
                "contract_service": "ContractServices", "unit": "ContractServiceUnits",
                "contractserviceunit": "ContractServiceUnits", "contractserviceunits": "ContractServiceUnits",
@@ -557,7 +577,7 @@ class AutotaskApp(MockApp):
                 rec["lastActivityDate"] = self.t(now, True)
             elif entity == "Contracts":
                 rec["lastModifiedDateTime"] = self.t(now, True)
-            elif entity == "Services":
+            elif entity in ("Services", "Contacts"):
                 rec["lastModifiedDate"] = self.t(now, True)
             elif entity == "ContractServiceUnits":
                 try:
@@ -597,7 +617,8 @@ class AutotaskApp(MockApp):
                     ids = [int(x) for x in req.param("id").split(",") if int(x) in table]
                 return [table.peek(i) for i in ids]
             return f
-        names = {"companies": "Companies", "contracts": "Contracts", "contract_services": "ContractServices",
+        names = {"companies": "Companies", "contacts": "Contacts", "contracts": "Contracts",
+                 "contract_services": "ContractServices",
                  "units": "ContractServiceUnits", "services": "Services", "adjustments": "ContractServiceAdjustments"}
         return {k: lister(self.tables[v]) for k, v in names.items()}
 

@@ -5,6 +5,10 @@ Auth: Authorization: Basic base64("{company}+{public}:{private}") plus a
 clientId header (name case-insensitive); anything else -> 401
 {"code":"Unauthorized","message":...}.
 
+GET /company/companies, /company/contacts (communicationItems hold the
+e-mail addresses), /finance/agreements (+ /{id}/additions), /procurement/catalog,
+each with /count and /{id}.
+
 Lists are bare JSON arrays paged with page (1-based) + pageSize (default 25,
 max 1000, larger -> 400) and an RFC 8288 Link header with absolute URLs:
 rel="next"/"last" while more pages exist, rel="first"/"prev" after page 1.
@@ -78,11 +82,12 @@ class ConnectWiseApp(MockApp):
         self.agreements = Table(ds.agreements, self.render_agreement)
         self.additions = Table(ds.additions, self.render_addition)
         self.catalog = Table(ds.catalog, self.render_catalog)
+        self.contacts = Table(ds.contacts, self.render_contact)
         self.by_agreement = {}
         for ad in ds.additions:
             self.by_agreement.setdefault(ad.agreement_id, []).append(ad.id)
         self.entity_tables = {"company": self.companies, "agreement": self.agreements, "addition": self.additions,
-                              "catalog": self.catalog}
+                              "catalog": self.catalog, "contact": self.contacts}
         self.known_fields = {}
         for ent, table in self.entity_tables.items():
             keys = set()
@@ -104,6 +109,8 @@ class ConnectWiseApp(MockApp):
             "addition": {"unitPrice", "cancelledDate", "unitCost", "invoiceDescription", "opportunity",
                          "serialNumber", "purchaseItemFlag", "specialOrderFlag"},
             "catalog": {"vendorSku", "manufacturerPartNumber", "customerDescription", "notes"},
+            "contact": {"company", "lastName", "title", "site", "communicationItems", "inactiveFlag", "types",
+                        "defaultPhoneType", "defaultPhoneNbr"},
         }[entity]
 
     def _blank(self, entity):
@@ -290,6 +297,46 @@ class ConnectWiseApp(MockApp):
         })
         return d
 
+    def render_contact(self, x):
+        """A contact (Contact.md): communicationItems carry its e-mail
+        addresses (the first "Email", later ones "Private Email") and a phone."""
+        c = self.companies_by_id.get(x.company_id)
+        items = []
+        for k, address in enumerate(x.emails):
+            kind = (1, "Email") if k == 0 else (4, "Private Email")
+            items.append({"id": x.id * 10 + k + 1, "type": {"id": kind[0], "name": kind[1]}, "value": address,
+                          "defaultFlag": k == 0, "domain": address[address.find("@"):] if "@" in address else "",
+                          "communicationType": "Email"})
+        if x.phone:
+            items.append({"id": x.id * 10 + 9, "type": {"id": 2, "name": "Direct"},
+                          "value": "".join(ch for ch in x.phone if ch.isdigit()), "extension": "",
+                          "defaultFlag": True, "communicationType": "Phone"})
+        d = {
+            "id": x.id,
+            "firstName": x.first_name,
+            "lastName": x.last_name,
+            "company": _ref(x.company_id, c.name if c else "", "company", {"identifier": c.identifier if c else ""}),
+            "site": _ref(1000 + x.company_id, "Main", "site"),
+            "inactiveFlag": bool(x.inactive),
+            "marriedFlag": False,
+            "childrenFlag": False,
+            "disablePortalLoginFlag": True,
+            "unsubscribeFlag": False,
+            "mobileGuid": "%08x-0000-4000-8000-%012x" % (x.id, x.date_entered),
+            "defaultBillingFlag": c is not None and c.contact_id == x.id,
+            "defaultFlag": c is not None and c.contact_id == x.id,
+            "communicationItems": items,
+            "types": [{"id": 1, "name": "End User"}],
+        }
+        if x.title:
+            d["title"] = x.title
+        if x.phone:
+            d["defaultPhoneType"] = "Direct"
+            d["defaultPhoneNbr"] = "".join(ch for ch in x.phone if ch.isdigit())
+        d["_info"] = self._info(x.date_entered, x.last_updated, "jsmith", {
+            "communications_href": "%s/company/contacts/%d/communications" % (BASE_PLACEHOLDER, x.id)})
+        return d
+
     def render_catalog(self, c):
         return {
             "id": c.id,
@@ -387,6 +434,9 @@ class ConnectWiseApp(MockApp):
         self.route("GET", P + r"/company/companies", lambda r: self.h_list(r, "company"))
         self.route("GET", P + r"/company/companies/count", lambda r: self.h_count(r, "company"))
         self.route("GET", P + r"/company/companies/(?P<id>\d+)", lambda r: self.h_one(r, "company"))
+        self.route("GET", P + r"/company/contacts", lambda r: self.h_list(r, "contact"))
+        self.route("GET", P + r"/company/contacts/count", lambda r: self.h_count(r, "contact"))
+        self.route("GET", P + r"/company/contacts/(?P<id>\d+)", lambda r: self.h_one(r, "contact"))
         self.route("GET", P + r"/finance/agreements", lambda r: self.h_list(r, "agreement"))
         self.route("GET", P + r"/finance/agreements/count", lambda r: self.h_count(r, "agreement"))
         self.route("GET", P + r"/finance/agreements/types", self.h_agreement_types)
@@ -538,7 +588,8 @@ class ConnectWiseApp(MockApp):
     def _get(self, req, entity):
         table = self.entity_tables[entity]
         rid = int(req.vars["id"])
-        label = {"company": "Company", "agreement": "Agreement", "addition": "Addition", "catalog": "CatalogItem"}[entity]
+        label = {"company": "Company", "agreement": "Agreement", "addition": "Addition", "catalog": "CatalogItem",
+                 "contact": "Contact"}[entity]
         if rid not in table:
             raise ApiError(404, "%s with id %d was not found." % (label, rid), code="NotFound")
         if entity == "addition":
@@ -693,7 +744,7 @@ class ConnectWiseApp(MockApp):
     # -- control: mutate & data -------------------------------------------------------------
     def mutate(self, change):
         entity = change.get("entity")
-        if entity in ("companies", "agreements", "additions"):
+        if entity in ("companies", "agreements", "additions", "contacts"):
             entity = entity[:-1]
         if entity not in self.entity_tables:
             raise ApiError(400, "entity must be one of %s" % ", ".join(sorted(self.entity_tables)))
@@ -753,11 +804,13 @@ class ConnectWiseApp(MockApp):
                     BASE_PLACEHOLDER.encode(), self._api_base(req).encode() or b""))
             return f
         return {"companies": lister(self.companies), "agreements": lister(self.agreements),
-                "additions": lister(self.additions), "catalog": lister(self.catalog)}
+                "additions": lister(self.additions), "catalog": lister(self.catalog),
+                "contacts": lister(self.contacts)}
 
     def health(self):
         return {"records": {"companies": len(self.companies), "agreements": len(self.agreements),
-                            "additions": len(self.additions), "catalog": len(self.catalog)}}
+                            "additions": len(self.additions), "catalog": len(self.catalog),
+                            "contacts": len(self.contacts)}}
 
     # -- faults -----------------------------------------------------------------------------
     def on_empty_page(self, req, resp):

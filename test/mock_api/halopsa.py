@@ -8,12 +8,13 @@ a configured tenant must be given as ?tenant= (hosted Halo). GET /api/authinfo
 names the auth server. API calls: Authorization: Bearer; expired or revoked
 tokens -> 401.
 
-GET /api/Client, /api/ClientContract, /api/RecurringInvoice (+ /{id}; invoice
+GET /api/Client, /api/Users (the clients' contacts: client_id, emailaddress,
+inactive), /api/ClientContract, /api/RecurringInvoice (+ /{id}; invoice
 ids are negative, as Halo's recurring invoices are). Lists answer
-{"record_count": n, "<key>": [...]} (clients / contracts / invoices); paging
+{"record_count": n, "<key>": [...]} (clients / users / contracts / invoices); paging
 only with pageinate=true + page_size + page_no (1-based); without pageinate
 everything comes back (count=N limits). Inactive clients are left out unless
-includeinactive=true; invoice lines only with includelines=true (always on a
+includeinactive=true (users likewise); invoice lines only with includelines=true (always on a
 single GET). Filters: client_id, search, order/orderdesc. Times are UTC
 written without a zone ("2026-10-31T23:00:00"), shifted by config
 utc_offset_minutes.
@@ -57,11 +58,15 @@ class HaloPSAApp(MockApp):
         self.contracts = Table(ds.halo_contracts, self.render_contract)
         self.invoices = Table(ds.halo_invoices, self.render_invoice)
         self.lines = Table(ds.halo_lines, self.render_line)
+        # Users: the PSA contacts of the clients Halo has, under their Halo ids.
+        self.client_of_company = {c.cw_company_id: c.id for c in ds.halo_clients}
+        self.users = Table([x._replace(id=x.halo_user_id) for x in ds.contacts if x.halo_user_id is not None],
+                           self.render_user)
         self.lines_of = {}
         for ln in ds.halo_lines:
             self.lines_of.setdefault(ln.invoice_id, []).append(ln.id)
         self.tables = {"client": self.clients, "contract": self.contracts, "invoice": self.invoices,
-                       "line": self.lines}
+                       "line": self.lines, "user": self.users}
 
     def t(self, epoch, millis=False):
         if epoch is None:
@@ -81,6 +86,15 @@ class HaloPSAApp(MockApp):
         d["external_links"] = ([{"id": c.id * 10 + 1, "third_party_id": c.pax8_id, "third_party_desc": "Pax8",
                                  "integration_name": "Pax8"}] if c.pax8_id else [])
         return d
+
+    def render_user(self, x):
+        """A user (a client's contact): one e-mail address (the primary one)."""
+        cid = self.client_of_company.get(x.company_id)
+        return {"id": x.id, "name": ("%s %s" % (x.first_name, x.last_name)).strip(), "firstname": x.first_name,
+                "surname": x.last_name, "site_id": 100 + cid if cid else None, "site_name": "Main",
+                "client_id": cid, "client_name": self.client_name(cid), "emailaddress": x.emails[0] if x.emails else "",
+                "phonenumber_preferred": x.phone or "", "jobtitle": x.title or "", "inactive": bool(x.inactive),
+                "isimportantcontact": False, "use": "user", "datecreated": self.t(x.date_entered, True)}
 
     def render_contract(self, k):
         now = self.dataset.base_epoch
@@ -213,6 +227,8 @@ class HaloPSAApp(MockApp):
         self.route("GET", P + r"/authinfo", self.h_authinfo, auth=False)
         self.route("GET", P + r"/Client", self.h_clients)
         self.route("GET", P + r"/Client/(?P<id>-?\d+)", self.h_client)
+        self.route("GET", P + r"/Users", self.h_users)
+        self.route("GET", P + r"/Users/(?P<id>-?\d+)", self.h_user)
         self.route("GET", P + r"/ClientContract", self.h_contracts)
         self.route("GET", P + r"/ClientContract/(?P<id>-?\d+)", self.h_contract)
         self.route("GET", P + r"/RecurringInvoice", self.h_invoices)
@@ -295,6 +311,35 @@ class HaloPSAApp(MockApp):
         if cid not in self.clients:
             raise ApiError(404, "Client %d not found" % cid, code="NotFound")
         return Response.json(self.clients.peek(cid))
+
+    def h_users(self, req):
+        self.need_scope(req, "read:customers")
+        inactive = self.flag(req, "includeinactive")
+        active = self.flag(req, "includeactive", True)
+        client = self.int_param(req, "client_id")
+        site = self.int_param(req, "site_id")
+        search = (req.param("search") or "").lower()
+        out = []
+        for uid in self.users.ids:
+            rec = self.users.peek(uid)
+            off = rec.get("inactive") is True
+            if (off and not inactive) or (not off and not active):
+                continue
+            if client is not None and rec.get("client_id") != client:
+                continue
+            if site is not None and rec.get("site_id") != site:
+                continue
+            if search and search not in ("%s %s" % (rec.get("name", ""), rec.get("emailaddress", ""))).lower():
+                continue
+            out.append(uid)
+        return self.listing(req, "users", out, self.users.peek)
+
+    def h_user(self, req):
+        self.need_scope(req, "read:customers")
+        uid = int(req.vars["id"])
+        if uid not in self.users:
+            raise ApiError(404, "User %d not found" % uid, code="NotFound")
+        return Response.json(self.users.peek(uid))
 
     def h_contracts(self, req):
         self.need_scope(req, "read:contracts")
@@ -515,7 +560,7 @@ class HaloPSAApp(MockApp):
                     self.lines.remove(lid)
 
         return table_mutate(change, self.tables, {"clients": "client", "contracts": "contract", "invoices": "invoice",
-                                                  "lines": "line"}, stamp, new_record, on_remove)
+                                                  "lines": "line", "users": "user"}, stamp, new_record, on_remove)
 
     def data_entities(self):
         def lister(table, fn=None):
@@ -526,11 +571,12 @@ class HaloPSAApp(MockApp):
                 return [fn(i) if fn else table.peek(i) for i in ids]
             return f
         return {"clients": lister(self.clients), "contracts": lister(self.contracts),
-                "invoices": lister(self.invoices, lambda i: self.invoice_out(i, True)), "lines": lister(self.lines)}
+                "invoices": lister(self.invoices, lambda i: self.invoice_out(i, True)), "lines": lister(self.lines),
+                "users": lister(self.users)}
 
     def health(self):
         return {"records": {"clients": len(self.clients), "contracts": len(self.contracts),
-                            "invoices": len(self.invoices), "lines": len(self.lines)},
+                            "invoices": len(self.invoices), "lines": len(self.lines), "users": len(self.users)},
                 "tokens": self.tokens.describe()}
 
     # -- faults ---------------------------------------------------------------------------
@@ -541,7 +587,7 @@ class HaloPSAApp(MockApp):
             except ValueError:
                 return resp
             if isinstance(body, dict):
-                for k in ("clients", "invoices", "contracts"):
+                for k in ("clients", "invoices", "contracts", "users"):
                     if k in body:
                         body[k] = []    # record_count still promises more
                 resp.body = Response.json(body).body
@@ -553,7 +599,7 @@ class HaloPSAApp(MockApp):
             return resp
         size = self.int_param(req, "page_size") or int(self.config["default_page_size"])
         body = resp.json_body()
-        for k in ("clients", "invoices", "contracts"):
+        for k in ("clients", "invoices", "contracts", "users"):
             if k in body:
                 fresh = self.dispatch_first_page(req, size)
                 if fresh is not None:

@@ -155,6 +155,16 @@ Pax8Subscription = collections.namedtuple(
 DattoSite = collections.namedtuple(
     "DattoSite", "id uid name description notes on_demand autotask_company_id autotask_company_name client")
 
+# Contacts of the PSA companies (ConnectWise contacts; the same people are
+# HaloPSA users and Autotask contacts). id is ConnectWise's: the company's
+# billing contact (Company.contact_id) and up to two more after it. emails:
+# the addresses in order (the first is the primary one; later ones are
+# always personal free-mail addresses), possibly none.
+Contact = collections.namedtuple(
+    "Contact",
+    "id company_id first_name last_name title emails phone inactive date_entered last_updated halo_user_id "
+    "at_contact_id")
+
 DattoDevice = collections.namedtuple(
     "DattoDevice",
     "id uid site_id hostname category dtype device_class os online suspended deleted last_seen_ms "
@@ -187,6 +197,7 @@ TABLES = (
     ("pax8_subscriptions", Pax8Subscription),
     ("datto_sites", DattoSite),
     ("datto_devices", DattoDevice),
+    ("contacts", Contact),
 )
 
 # ---------------------------------------------------------------------------
@@ -344,6 +355,10 @@ US_STATES = [("WA", "Seattle", "981"), ("OR", "Portland", "972"), ("CA", "Sacram
              ("MN", "Rochester", "559"), ("AZ", "Tempe", "852"), ("MA", "Worcester", "016")]
 STREETS = ["Main St", "Oak Ave", "Commerce Dr", "Industrial Pkwy", "Harbor Blvd", "1st Ave", "Market St",
            "Park Pl", "Lake Rd", "Mill St", "Center St", "Broadway", "Elm St", "Washington Ave"]
+# Personal mailbox providers contacts use besides their company address; none
+# of them is evidence of which company a contact belongs to.
+FREE_MAIL = ["gmail.com", "gmail.com", "gmail.com", "outlook.com", "hotmail.com", "yahoo.com", "icloud.com",
+             "aol.com", "gmx.de", "proton.me", "comcast.net", "hotmail.co.uk"]
 UPDATERS = ["jsmith", "amartinez", "billing", "dchen", "apimember", "kpatel", "sync-agent"]
 
 # ---------------------------------------------------------------------------
@@ -1408,6 +1423,7 @@ class _Gen:
         self.build_halo(owner)
         self.build_autotask(owner)
         self.build_datto(devices, msp_name)
+        self.build_contacts(msp_domain)
         for name, rows in self.sys.items():
             rows.sort(key=lambda x: x.id)
         return self.sys
@@ -1907,6 +1923,92 @@ class _Gen:
                     cs_id, contract, svc, price, x.unit_cost or 0.0, x.description,
                     "" if ar.random() < 0.8 else "migrated from %s" % item.identifier, units, int(parse_iso(x.effective)),
                     cancelled, x.id))
+
+    # -- PSA contacts: their e-mail domains are client-matching evidence ---------------
+    def build_contacts(self, msp_domain):
+        """One to three contacts per PSA company (the owner: three; vendors and
+        prospects: up to two; a deleted duplicate: none), each company from its
+        own stream "<seed>/contacts/<company id>". Addresses are mostly at the
+        client's own domain (the one its Microsoft tenant carries; now and then
+        its second domain, or in upper case); others are personal free-mail
+        addresses, malformed ("n/a", no domain) or absent; about one contact in
+        eight is inactive, some of those at a former domain. A client without a
+        website usually has its first contact at its own domain, so contacts are
+        its only domain evidence. Ground truth: contact_domains of each client
+        and non-client, the domains of its active contacts' well-formed,
+        non-free-mail addresses (sorted)."""
+        B = self.B
+        S = self.sys
+        halo_of = {h.cw_company_id: h.id for h in S["halo_clients"]}
+        at_of = getattr(self, "at_company_of", {})
+        nc_of = {nc["psa_company_id"]: nc for nc in self.gt_non_clients}
+        rows = []
+        for c in self.companies:
+            r = self.rng("contacts", c.id)
+            ci = self.client_of_company.get(c.id)
+            gt = self.gt_by_client.get(ci) if ci is not None else None
+            if c.deleted:
+                own, n = [], 0
+            elif gt is not None:
+                own, n = list(gt["domains"]), r.randint(1, 3)
+            elif c.type == "Owner":
+                own, n = [msp_domain], 3
+            else:
+                web = (c.website or "").lower().split("://")[-1].split("/")[0]
+                own, n = ([web[4:] if web.startswith("www.") else web] if web else []), r.randint(0, 2)
+            truth = set()
+            used = set()
+            for k in range(n):
+                if k == 0:
+                    first, _, last = c.contact_name.partition(" ")
+                else:
+                    first, last = r.choice(FIRST_NAMES), r.choice(SURNAMES)
+                sf, sl = _SLUGS.get(first) or slug(first), _SLUGS.get(last) or slug(last)
+                local = sf + "." + sl if r.random() < 0.6 else sf[0] + sl
+                if local in used:
+                    local += str(k + 1)
+                used.add(local)
+                inactive = k > 0 and r.random() < 0.12
+                emails = []
+                roll = r.random()
+                if own and (roll < 0.72 or (k == 0 and not c.website and roll < 0.95)):
+                    domain = own[1] if len(own) > 1 and r.random() < 0.3 else own[0]
+                    if inactive and r.random() < 0.5:
+                        domain = "former-" + domain
+                    emails.append("%s@%s" % (local, domain.upper() if r.random() < 0.06 else domain))
+                    if not inactive:
+                        truth.add(domain)
+                elif roll < 0.86:
+                    emails.append("%s%d@%s" % (local, r.randint(1, 99), r.choice(FREE_MAIL)))
+                elif roll < 0.93:
+                    emails.append(r.choice(["n/a", local, local + "@", "%s@%s" % (local, (own or ["mail"])[0]
+                                                                                   .split(".")[0])]))
+                if r.random() < 0.25:
+                    emails.append("%s.%s%d@%s" % (sf, sl, r.randint(1, 99), r.choice(FREE_MAIL)))
+                entered = max(c.date_entered, B - r.randint(30, 2500) * DAY) + r.randint(0, DAY)
+                updated = min(B - DAY - r.randint(0, 3600), entered + r.randint(0, max(1, B - DAY - entered)))
+                phone = "(%s) 555-%04d" % (r.randint(201, 989), r.randint(0, 9999)) if r.random() < 0.8 else None
+                rows.append([c.contact_id + k, c.id, first, last, r.choice(JOB_TITLES) if r.random() < 0.7 else None,
+                             tuple(emails), phone, inactive, entered, updated, c.id in halo_of, at_of.get(c.id)])
+            if gt is not None:
+                gt["contact_domains"] = sorted(truth)
+            elif c.id in nc_of:
+                nc_of[c.id]["contact_domains"] = sorted(truth)
+        for gt in self.gt_clients:
+            gt.setdefault("contact_domains", [])
+        # Halo user ids and Autotask contact ids in the order of the ConnectWise ids.
+        ir = self.rng("contacts", "ids")
+        halo_user, at_contact = 7, 30683000
+        for row in rows:
+            if row[10]:
+                halo_user += 1 if ir.random() < 0.9 else 2
+                row[10] = halo_user
+            else:
+                row[10] = None
+            if row[11] is not None:
+                at_contact += 1
+                row[11] = at_contact
+            S["contacts"].append(Contact._make(row))
 
     # -- Datto RMM ---------------------------------------------------------------------
     def build_datto(self, devices, msp_name):

@@ -899,7 +899,7 @@ def cli_fixed_ports_and_data_file():
 ORIGINAL_TABLES = ("catalog", "companies", "agreements", "additions", "organizations", "locations", "devices")
 ADDED_GT_KEYS = ("halo_client_id", "autotask_company_id", "ms_tenant_id", "ms_tenant_name", "ms_source",
                  "pax8_company_id", "pax8_name", "pc_customer_id", "pc_name", "datto_site_id", "datto_site_uid",
-                 "datto_name", "datto_mode")
+                 "datto_name", "datto_mode", "contact_domains")
 # sha256 of the ConnectWise / NinjaOne data of seed 11, 12 clients, before the other systems were added:
 # existing tests rely on it, so it must never change.
 ORIGINAL_DIGEST_11_12 = "c549c7ae31c7a12bab2f7396c46ea2e307e9405e80574d98740ede69a6ecb43f"
@@ -913,7 +913,8 @@ def generator_existing_data_unchanged():
     for k in ("notes_systems", "partner_tenant_id", "cross_rmm_duplicates"):
         gt.pop(k)
     gt["clients"] = [{k: v for k, v in c.items() if k not in ADDED_GT_KEYS} for c in gt["clients"]]
-    gt["non_clients"] = [{k: v for k, v in c.items() if k not in ("halo_client_id", "autotask_company_id")}
+    gt["non_clients"] = [{k: v for k, v in c.items()
+                          if k not in ("halo_client_id", "autotask_company_id", "contact_domains")}
                          for c in gt["non_clients"]]
     text = json.dumps({"tables": {k: v for k, v in o["tables"].items() if k in ORIGINAL_TABLES}, "gt": gt,
                        "meta": o["meta"]}, sort_keys=True)
@@ -2060,6 +2061,195 @@ def mutate_new_vendors():
 
 
 # ---------------------------------------------------------------------------
+
+# ---------------------------------------------------------------------------
+# PSA contacts: their e-mail domains are client-matching evidence
+
+def contact_domain(address):
+    """The domain of a well-formed address that is not free mail (as the
+    connectors read it), or None."""
+    a = (address or "").strip()
+    if a.count("@") != 1 or any(ch.isspace() for ch in a):
+        return None
+    local, domain = a.split("@")
+    domain = domain.lower().rstrip(".")
+    labels = domain.split(".")
+    if not local or len(labels) < 2 or not all(labels) or not labels[-1].isalpha() or len(labels[-1]) < 2:
+        return None
+    return None if domain in msp_generator.FREE_MAIL else domain
+
+
+def contact_truth(ds):
+    """ConnectWise company id -> sorted contact domains (the ground truth)."""
+    out = {}
+    for c in ds.ground_truth["clients"] + ds.ground_truth["non_clients"]:
+        if c.get("psa_company_id") is not None:
+            out[c["psa_company_id"]] = c.get("contact_domains", [])
+    return out
+
+
+@test
+def generator_contacts():
+    ds = msp_generator.generate(5, 120)
+    companies = {c.id: c for c in ds.companies}
+    truth = contact_truth(ds)
+    eq(sorted(truth), sorted(companies), "ground truth has contact domains for every PSA company")
+    derived = {}
+    for x in ds.contacts:
+        c = companies[x.company_id]
+        check(c.contact_id <= x.id <= c.contact_id + 2, "contact ids follow the company's billing contact")
+        check(not c.deleted, "a deleted company has no contacts")
+        check(all(contact_domain(e) is None for e in x.emails[1:]), "later addresses are free mail")
+        if not x.inactive:
+            for e in x.emails:
+                d = contact_domain(e)
+                if d:
+                    derived.setdefault(x.company_id, set()).add(d)
+    for cid, want in truth.items():
+        eq(sorted(derived.get(cid, ())), want, "contact domains of company %d" % cid)
+    first = {x.id: x for x in ds.contacts}
+    for c in ds.companies:
+        if c.id in {x.company_id for x in ds.contacts}:
+            eq("%s %s" % (first[c.contact_id].first_name, first[c.contact_id].last_name), c.contact_name,
+               "the first contact is the billing contact")
+    gt = [g for g in ds.ground_truth["clients"] if g["psa_company_id"] is not None]
+    own = sum(1 for g in gt if set(g["contact_domains"]) & set(g["domains"]))
+    check(own >= len(gt) * 0.7, "most clients have a contact at their own domain (%d of %d)" % (own, len(gt)))
+    check(all(set(g["contact_domains"]) <= set(g["domains"]) for g in gt), "client contact domains are its own")
+    only = [g for g in gt if not companies[g["psa_company_id"]].website and g["contact_domains"]]
+    check(len(only) >= 5, "clients without a website whose contacts give their domain: %d" % len(only))
+    emails = [e for x in ds.contacts for e in x.emails]
+    check(any(e.split("@")[-1] in ("gmail.com", "outlook.com") for e in emails), "free-mail addresses")
+    check(any(contact_domain(e) is None and e.split("@")[-1] not in msp_generator.FREE_MAIL for e in emails),
+          "malformed addresses")
+    check(any(e != e.lower() for e in emails), "upper-case addresses")
+    check(any(x.inactive for x in ds.contacts), "inactive contacts")
+    check(any(not x.emails for x in ds.contacts), "contacts without an address")
+    check(any("former-" in e for x in ds.contacts if x.inactive for e in x.emails), "inactive at a former domain")
+    halo = {h.cw_company_id for h in ds.halo_clients}
+    check(all((x.halo_user_id is not None) == (x.company_id in halo) for x in ds.contacts), "Halo users")
+    check(len({x.halo_user_id for x in ds.contacts if x.halo_user_id}) ==
+          sum(1 for x in ds.contacts if x.halo_user_id), "unique Halo user ids")
+    check(all(x.at_contact_id is not None for x in ds.contacts), "every contact is an Autotask contact")
+
+
+@test
+def cw_contacts():
+    reset_all()
+    ds = ENV.ds
+    eq(ENV.cw.json("GET", CW_PREFIX + "/company/contacts")[0], 401, "contacts need credentials")
+    st, _, body = cw_get("/company/contacts?pageSize=1000")
+    eq([x["id"] for x in body], [x.id for x in ds.contacts], "every contact in id order")
+    rec = next(x for x in body if len(x["communicationItems"]) > 1)
+    check({"id", "firstName", "company", "inactiveFlag", "communicationItems", "_info"} <= set(rec), "contact fields")
+    check({"type", "value", "communicationType", "defaultFlag"} <= set(rec["communicationItems"][0]),
+          "communication item fields")
+    query = "/company/contacts?pageSize=4&fields=id,company/id,inactiveFlag,communicationItems" \
+            "&conditions=" + urllib.parse.quote("inactiveFlag = false")
+    items, pages = cw_walk(query)
+    active = [x for x in ds.contacts if not x.inactive]
+    eq([x["id"] for x in items], [x.id for x in active], "active contacts, paged by Link")
+    eq(pages, -(-len(active) // 4), "pages of active contacts")
+    eq(set(items[0]), {"id", "company", "inactiveFlag", "communicationItems"}, "fields=")
+    eq(set(items[0]["company"]), {"id"}, "fields= keeps company/id only")
+    got = {}
+    for x in items:
+        for item in x["communicationItems"]:
+            if item["communicationType"] == "Email" and contact_domain(item["value"]):
+                got.setdefault(x["company"]["id"], set()).add(contact_domain(item["value"]))
+    truth = contact_truth(ds)
+    for cid, want in truth.items():
+        eq(sorted(got.get(cid, ())), want, "contact domains of company %d through the API" % cid)
+    c = next(c for c in ds.companies if sum(1 for x in ds.contacts if x.company_id == c.id) >= 2)
+    st, _, body = cw_get("/company/contacts?conditions=" + urllib.parse.quote("company/id = %d" % c.id))
+    eq(sorted(x["id"] for x in body), sorted(x.id for x in ds.contacts if x.company_id == c.id), "company/id")
+    st, _, body = cw_get("/company/contacts/count?conditions=" + urllib.parse.quote("inactiveFlag = true"))
+    eq(body["count"], sum(1 for x in ds.contacts if x.inactive), "count of inactive contacts")
+    st, _, body = cw_get("/company/contacts/%d" % c.contact_id)
+    eq((st, body["company"]["id"]), (200, c.id), "contact by id")
+    eq(cw_get("/company/contacts/1")[0], 404, "unknown contact")
+    st, _, body = cw_get("/company/companies/%d" % c.id)
+    eq(body["defaultContact"]["id"], c.contact_id, "the company's default contact exists")
+    ENV.cw.ctl("POST", "mutate", {"entity": "contacts", "id": c.contact_id,
+                                  "set": {"inactiveFlag": True}})
+    st, _, body = cw_get("/company/contacts/%d" % c.contact_id)
+    eq(body["inactiveFlag"], True, "mutate a contact")
+    reset_all()
+
+
+@test
+def halo_users():
+    reset_all()
+    ds = ENV.ds
+    eq(ENV.halo.json("GET", "/api/Users")[0], 401, "users need a token")
+    tok = halo_token()
+    users = sorted((x for x in ds.contacts if x.halo_user_id is not None), key=lambda x: x.halo_user_id)
+    active = [x for x in users if not x.inactive]
+    got, page = [], 1
+    while True:
+        st, _, body = halo_get("/api/Users?pageinate=true&page_size=5&page_no=%d" % page, tok)
+        eq(st, 200, "users page %d" % page)
+        eq(body["record_count"], len(active), "record_count: active users only")
+        got.extend(body["users"])
+        if page * 5 >= body["record_count"]:
+            break
+        page += 1
+    eq([u["id"] for u in got], [x.halo_user_id for x in active], "paged by record_count")
+    check({"id", "name", "client_id", "client_name", "site_id", "emailaddress", "inactive"} <= set(got[0]),
+          "user fields")
+    halo_of = {h.cw_company_id: h.id for h in ds.halo_clients}
+    by_id = {x.halo_user_id: x for x in users}
+    for u in got:
+        x = by_id[u["id"]]
+        eq(u["client_id"], halo_of[x.company_id], "client_id of user %d" % u["id"])
+        eq(u["emailaddress"], x.emails[0] if x.emails else "", "primary address of user %d" % u["id"])
+    st, _, body = halo_get("/api/Users?includeinactive=true", tok)
+    eq(body["record_count"], len(users), "includeinactive=true")
+    client = halo_of[users[0].company_id]
+    st, _, body = halo_get("/api/Users?includeinactive=true&client_id=%d" % client, tok)
+    eq(sorted(u["id"] for u in body["users"]), sorted(x.halo_user_id for x in users
+                                                      if halo_of[x.company_id] == client), "client_id filter")
+    st, _, body = halo_get("/api/Users/%d" % users[0].halo_user_id, tok)
+    eq(body["id"], users[0].halo_user_id, "user by id")
+    eq(halo_get("/api/Users/999999", tok)[0], 404, "unknown user")
+    ro = halo_token("read:invoices")
+    eq(halo_get("/api/Users", ro)[0], 403, "users need read:customers")
+    reset_all()
+
+
+@test
+def at_contacts():
+    reset_all()
+    ds = ENV.ds
+    flt = {"filter": [{"op": "eq", "field": "isActive", "value": 1}]}
+    eq(ENV.at.json("POST", AT + "/Contacts/query", {"UserName": AT_AUTH["UserName"]}, flt)[0], 401,
+       "contacts need the headers")
+    body = dict(flt, MaxRecords=4, IncludeFields=["id", "companyID", "isActive", "emailAddress", "emailAddress2",
+                                                   "emailAddress3"])
+    items, pages = at_walk("Contacts", body)
+    active = sorted((x for x in ds.contacts if not x.inactive), key=lambda x: x.at_contact_id)
+    eq([c["id"] for c in items], [x.at_contact_id for x in active], "active contacts through nextPageUrl")
+    eq(pages, -(-len(active) // 4), "pages")
+    eq(set(items[0]), {"id", "companyID", "isActive", "emailAddress", "emailAddress2", "emailAddress3"},
+       "IncludeFields")
+    at_of = {c.cw_company_id: c.id for c in ds.at_companies}
+    cw_of = {v: k for k, v in at_of.items()}
+    got = {}
+    for c in items:
+        eq(c["isActive"], 1, "isActive is an integer")
+        for f in ("emailAddress", "emailAddress2", "emailAddress3"):
+            d = contact_domain(c[f])
+            if d:
+                got.setdefault(cw_of[c["companyID"]], set()).add(d)
+    for cid, want in contact_truth(ds).items():
+        eq(sorted(got.get(cid, ())), want, "contact domains of company %d through the API" % cid)
+    st, _, body = at_post("/Contacts/query/count", {"filter": [{"op": "eq", "field": "isActive", "value": 0}]})
+    eq(body["queryCount"], sum(1 for x in ds.contacts if x.inactive), "inactive contacts")
+    x = ds.contacts[0]
+    st, _, body = at_get("/Contacts/%d" % x.at_contact_id)
+    eq((body["item"]["companyID"], body["item"]["emailAddress"]),
+       (at_of[x.company_id], x.emails[0] if x.emails else None), "contact by id")
+
 
 def main():
     ap = argparse.ArgumentParser()

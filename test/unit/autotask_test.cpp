@@ -43,6 +43,14 @@ const std::string kUnits = "POST " + kBase + "/V1.0/ContractServiceUnits/query";
 const std::string kUnitsPage2 =
     "GET " + kBase + "/V1.0/ContractServiceUnits/query?paging=%7B%22pageSize%22%3A2%7D&search=s";
 const std::string kContractServices = "POST " + kBase + "/V1.0/ContractServices/query";
+const std::string kContacts = "POST " + kBase + "/V1.0/Contacts/query";
+const std::string kContactsPage2 =
+    "GET " + kBase + "/V1.0/Contacts/query?paging=%7B%22pageSize%22%3A2%2C%22nextIds%22%3A%5B30682002%5D%7D&search=c";
+const std::string kContactsPage3 =
+    "GET " + kBase + "/V1.0/Contacts/query?paging=%7B%22pageSize%22%3A2%2C%22nextIds%22%3A%5B30682004%5D%7D&search=c";
+const std::string kContactsQuery =
+    R"({"MaxRecords":2,"IncludeFields":["id","companyID","isActive","emailAddress","emailAddress2","emailAddress3"],)"
+    R"("filter":[{"op":"gte","field":"id","value":0}]})";
 
 class AutotaskTest : public ::testing::Test {
 protected:
@@ -82,6 +90,9 @@ protected:
 		script->Answer(kFields, "contract_fields.json");
 		script->Answer(kCompanies, "companies_page1.json");
 		script->Answer(kCompaniesPage2, "companies_page2.json");
+		script->Answer(kContacts, "contacts_page1.json");
+		script->Answer(kContactsPage2, "contacts_page2.json");
+		script->Answer(kContactsPage3, "contacts_page3.json");
 		script->Answer(kServices, "services.json");
 		script->Answer(kContracts, "contracts.json");
 		script->Answer(kUnits, "units_page1.json");
@@ -91,9 +102,18 @@ protected:
 
 	// Everything empty but `url`, answered with `fixture`.
 	void ScriptOnly(const std::string &url, const std::string &fixture) {
-		for (const std::string &u : {kCompanies, kServices, kContracts, kUnits, kContractServices})
+		for (const std::string &u : {kCompanies, kContacts, kServices, kContracts, kUnits, kContractServices})
 			script->Answer(u, u == url ? fixture : "empty.json");
 		script->Answer(kFields, "contract_fields.json");
+	}
+
+	const model::Company &CompanyOf(const std::string &id) {
+		for (const model::Company &c : sink.companies)
+			if (c.external_id == id)
+				return c;
+		ADD_FAILURE() << "no company " << id;
+		static const model::Company none;
+		return none;
 	}
 
 	std::shared_ptr<Script> script;
@@ -118,10 +138,12 @@ TEST_F(AutotaskTest, FullSyncQueriesEveryEntityAndFollowsNextPageUrl) {
 	SyncOutcome outcome = MakeDated()->Sync(SyncRequest{}, *client, sink);
 	EXPECT_EQ(outcome.effective_mode, SyncMode::kFull);
 	EXPECT_EQ(outcome.note, "");
-	std::vector<std::string> expected = {kFields,    kCompanies, kCompaniesPage2, kServices,
-	                                     kContracts, kUnits,     kUnitsPage2,     kContractServices};
+	std::vector<std::string> expected = {kFields,    kCompanies, kCompaniesPage2, kContacts,        kContactsPage2,
+	                                     kContactsPage3, kServices, kContracts, kUnits, kUnitsPage2, kContractServices};
 	EXPECT_EQ(script->Urls(), expected);
 	EXPECT_EQ(script->BodyOf(kCompanies), kAll);
+	EXPECT_EQ(script->BodyOf(kContacts), kContactsQuery);
+	EXPECT_EQ(script->BodyOf(kContactsPage2), "");
 	EXPECT_EQ(script->BodyOf(kServices), kAll);
 	EXPECT_EQ(script->BodyOf(kContracts), kAll);
 	EXPECT_EQ(script->BodyOf(kUnits), kUnitsJune15);
@@ -129,6 +151,9 @@ TEST_F(AutotaskTest, FullSyncQueriesEveryEntityAndFollowsNextPageUrl) {
 	EXPECT_EQ(script->BodyOf(kCompaniesPage2), ""); // next pages are plain GETs
 	std::vector<std::pair<std::string, size_t>> pages = {{"companies", 2},
 	                                                     {"companies", 1},
+	                                                     {"contacts", 2},
+	                                                     {"contacts", 2},
+	                                                     {"contacts", 2},
 	                                                     {"services", 3},
 	                                                     {"contracts", 3},
 	                                                     {"contract service units", 2},
@@ -165,7 +190,7 @@ TEST_F(AutotaskTest, CompaniesMapEveryField) {
 	EXPECT_EQ(a.identifier.value_or(""), "HD-001");
 	EXPECT_EQ(a.status.value_or(""), "Active");
 	EXPECT_EQ(a.website.value_or(""), "www.harbordental.com");
-	EXPECT_EQ(a.domains, std::vector<std::string>{"harbordental.com"});
+	EXPECT_EQ(a.domains, (std::vector<std::string>{"harbordental.com", "harbordental-billing.com"}));
 	EXPECT_EQ(a.source_updated_at.value_or(""), "2024-05-03T14:22:10.123Z"); // zone-less: UTC
 	EXPECT_FALSE(a.deleted);
 
@@ -173,7 +198,7 @@ TEST_F(AutotaskTest, CompaniesMapEveryField) {
 	EXPECT_EQ(b.status.value_or(""), "Inactive");
 	EXPECT_FALSE(b.identifier.has_value());
 	EXPECT_FALSE(b.website.has_value());
-	EXPECT_TRUE(b.domains.empty());
+	EXPECT_EQ(b.domains, std::vector<std::string>{"northridge-law.co.uk"}); // contacts only
 	EXPECT_FALSE(b.source_updated_at.has_value());
 
 	const model::Company &c = sink.companies[2]; // string id, nothing optional
@@ -290,6 +315,10 @@ TEST_F(AutotaskTest, QuickFiltersCompaniesOnly) {
 	SyncOutcome outcome = MakeDated()->Sync(request, *client, sink);
 	EXPECT_EQ(outcome.effective_mode, SyncMode::kQuick);
 	EXPECT_NE(outcome.note.find("only Companies are filtered"), std::string::npos) << outcome.note;
+	// Companies changed, so every contact is read: no modification filter on Contacts.
+	EXPECT_EQ(script->BodyOf(kContacts), kContactsQuery);
+	EXPECT_EQ(sink.companies.size(), 3u);
+	EXPECT_EQ(sink.companies[0].domains, (std::vector<std::string>{"harbordental.com", "harbordental-billing.com"}));
 	EXPECT_EQ(
 	    script->BodyOf(kCompanies),
 	    R"({"MaxRecords":2,"filter":[{"op":"gt","field":"lastTrackedModifiedDateTime","value":"2024-06-01T00:30:15Z"}]})");
@@ -303,6 +332,52 @@ TEST_F(AutotaskTest, QuickFiltersCompaniesOnly) {
 	SyncOutcome full = MakeDated()->Sync(no_since, *client, again);
 	EXPECT_EQ(full.effective_mode, SyncMode::kFull);
 	EXPECT_NE(full.note.find("full"), std::string::npos);
+}
+
+TEST_F(AutotaskTest, ContactDomainsAreMergedDeduplicatedAndFiltered) {
+	ScriptFull();
+	MakeDated()->Sync(SyncRequest{}, *client, sink);
+	ASSERT_EQ(sink.companies.size(), 3u);
+	// The website's domain once (a contact repeats it in another case), then
+	// the contacts'; outlook.com is free mail, "" and "not-an-address" give nothing.
+	EXPECT_EQ(CompanyOf("174").domains, (std::vector<std::string>{"harbordental.com", "harbordental-billing.com"}));
+	// An inactive contact (isActive 0) is skipped; gmx.de is free mail;
+	// emailAddress2 and emailAddress3 count, once.
+	EXPECT_EQ(CompanyOf("175").domains, std::vector<std::string>{"northridge-law.co.uk"});
+	// isActive true is read like 1; string ids match.
+	EXPECT_EQ(CompanyOf("176").domains, std::vector<std::string>{"minimal-inc.com"});
+	for (const model::Company &c : sink.companies)
+		for (const std::string &d : c.domains)
+			EXPECT_NE(d, "noclient.example.org");
+}
+
+TEST_F(AutotaskTest, ContactPageFailureFailsTheSync) {
+	ScriptFull();
+	script->answers[kContactsPage3] = {Scripted{500, {}, R"({"errors":["boom"]})"}};
+	EXPECT_THROW(MakeDated()->Sync(SyncRequest{}, *client, sink), http::HttpError);
+	EXPECT_TRUE(sink.companies.empty()) << "companies are stored only with their contacts' domains";
+	EXPECT_EQ(script->Urls().back(), kContactsPage3);
+}
+
+TEST_F(AutotaskTest, ContactWithOddIsActiveNamesTheRecord) {
+	ScriptOnly(kCompanies, "companies_page2.json");
+	script->answers[kContacts] = {};
+	script->Answer(kContacts, "contacts_active_string.json");
+	billrecon::Error e = CatchError([&] { MakeDated()->Sync(SyncRequest{}, *client, sink); });
+	EXPECT_EQ(e.sqlstate(), "22P02");
+	EXPECT_EQ(e.detail(), "POST /V1.0/Contacts/query record id 30682009: field \"isActive\" should be 1, 0 or a "
+	                      "boolean, found string \"yes\"");
+}
+
+TEST_F(AutotaskTest, NoContactsAreReadWhenNoCompanyChanged) {
+	ScriptOnly(kServices, "services.json");
+	SyncRequest request;
+	request.mode = SyncMode::kQuick;
+	request.since = "2024-06-01T00:00:00Z";
+	MakeDated()->Sync(request, *client, sink);
+	for (const std::string &url : script->Urls())
+		EXPECT_EQ(url.find("/Contacts/"), std::string::npos) << url;
+	EXPECT_TRUE(sink.companies.empty());
 }
 
 TEST_F(AutotaskTest, ZoneDiscoveryOnTheGenericHost) {
@@ -374,7 +449,8 @@ TEST_F(AutotaskTest, NextPageUrlToAnotherHostIsRefused) {
 	EXPECT_EQ(e.message(), "unexpected pagination link in vendor response");
 	EXPECT_NE(e.detail().find("POST /V1.0/Companies/query page 1: pageDetails.nextPageUrl is"), std::string::npos)
 	    << e.detail();
-	EXPECT_EQ(sink.companies.size(), 1u); // the page before was delivered
+	EXPECT_TRUE(sink.companies.empty()); // companies wait for their contacts' domains
+	EXPECT_EQ(sink.pages.size(), 1u);    // the page before was read
 	EXPECT_EQ(script->seen.size(), 2u);
 }
 
@@ -436,7 +512,7 @@ TEST_F(AutotaskTest, RequestBudgetIsAHardCap) {
 	billrecon::Error e = CatchError([&] { connector.Sync(SyncRequest{}, *client, sink); });
 	EXPECT_EQ(e.sqlstate(), "54000");
 	EXPECT_EQ(e.message(), "autotask request budget exhausted");
-	EXPECT_EQ(e.detail(), "This run has sent 3 requests; requests_per_hour is 3. Next request: services page 1.");
+	EXPECT_EQ(e.detail(), "This run has sent 3 requests; requests_per_hour is 3. Next request: contacts page 1.");
 	EXPECT_EQ(script->seen.size(), 3u);
 }
 

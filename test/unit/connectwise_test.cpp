@@ -3,6 +3,7 @@
 // mapped field, loop detection, failures naming endpoint/record/field, and
 // the quantity write-back.
 #include "connectors/connectwise.hpp"
+#include "connectors/connector_util.hpp"
 #include "connectors/registry.hpp"
 #include "http/auth.hpp"
 #include "http/client.hpp"
@@ -27,6 +28,12 @@ std::string Fixture(const std::string &name) {
 }
 
 const std::string kBase = "https://cw.example.test/v4_6_release/apis/3.0";
+// Active contacts, only the fields read ("inactiveFlag = false" URL-encoded).
+const std::string kContactQuery =
+    "&fields=id,company/id,inactiveFlag,communicationItems&conditions=inactiveFlag%20%3D%20false";
+const std::string kContacts1 = kBase + "/company/contacts?page=1&pageSize=2" + kContactQuery;
+const std::string kContacts2 = kBase + "/company/contacts?pageSize=2&page=2" + kContactQuery;
+const std::string kContacts3 = kBase + "/company/contacts?pageSize=2&page=3" + kContactQuery;
 
 class ConnectWiseTest : public ::testing::Test {
 protected:
@@ -62,6 +69,7 @@ protected:
 		script->Get(kBase + "/company/companies?pageSize=2&page=2", "companies_page2.json",
 		            {{"link", "<" + kBase + "/company/companies?pageSize=2&page=1>; rel=\"first\", <" + kBase +
 		                          "/company/companies?pageSize=2&page=1>; rel=\"prev\""}});
+		ScriptContacts();
 		// A path-absolute Link target resolves against the server.
 		script->Get(kBase + "/finance/agreements?page=1&pageSize=2", "agreements_page1.json",
 		            {{"Link", "</v4_6_release/apis/3.0/finance/agreements?pageSize=2&page=2>; rel=\"next\""}});
@@ -74,6 +82,22 @@ protected:
 		script->Get(kBase + "/finance/agreements/4103/additions?pageSize=2&page=2", "additions_4103_page2.json");
 		for (const char *id : {"4104", "4105", "4106"})
 			script->Get(kBase + "/finance/agreements/" + id + "/additions?page=1&pageSize=2", "additions_empty.json");
+	}
+
+	// Three pages of contacts (page_size 2).
+	void ScriptContacts() {
+		script->Get(kContacts1, "contacts_page1.json", {{"Link", "<" + kContacts2 + ">; rel=\"next\""}});
+		script->Get(kContacts2, "contacts_page2.json", {{"Link", "<" + kContacts3 + ">; rel=\"next\""}});
+		script->Get(kContacts3, "contacts_page3.json");
+	}
+
+	const model::Company &CompanyOf(const std::string &id) {
+		for (const model::Company &c : sink.companies)
+			if (c.external_id == id)
+				return c;
+		ADD_FAILURE() << "no company " << id;
+		static const model::Company none;
+		return none;
 	}
 
 	std::shared_ptr<Script> script;
@@ -92,6 +116,9 @@ TEST_F(ConnectWiseTest, FullSyncRequestsEveryPageInOrder) {
 	std::vector<std::string> expected = {
 	    "GET " + kBase + "/company/companies?page=1&pageSize=2",
 	    "GET " + kBase + "/company/companies?pageSize=2&page=2",
+	    "GET " + kContacts1,
+	    "GET " + kContacts2,
+	    "GET " + kContacts3,
 	    "GET " + kBase + "/finance/agreements?page=1&pageSize=2",
 	    "GET " + kBase + "/finance/agreements?pageSize=2&page=2",
 	    "GET " + kBase + "/procurement/catalog?page=1&pageSize=2&fields=identifier,description",
@@ -105,11 +132,12 @@ TEST_F(ConnectWiseTest, FullSyncRequestsEveryPageInOrder) {
 	EXPECT_EQ(script->Urls(), expected);
 	EXPECT_TRUE(sink.warnings.empty());
 	std::vector<std::pair<std::string, size_t>> pages = {
-	    {"companies", 2}, {"companies", 2}, {"agreements", 2}, {"agreements", 3}, {"catalog", 5},
+	    {"companies", 2}, {"companies", 2}, {"contacts", 2}, {"contacts", 2}, {"contacts", 3},
+	    {"agreements", 2}, {"agreements", 3}, {"catalog", 5},
 	    {"additions", 2}, {"additions", 1}, {"additions", 0}, {"additions", 0}, {"additions", 0},
 	    {"additions", 1}};
 	EXPECT_EQ(sink.pages, pages);
-	// One Put per non-empty page.
+	// One Put per non-empty page; companies once their contacts are read.
 	std::vector<std::string> puts = {"companies 2", "companies 2", "agreements 2", "agreements 3",
 	                                 "line items 2", "line items 1", "line items 1"};
 	EXPECT_EQ(sink.puts, puts);
@@ -140,11 +168,12 @@ TEST_F(ConnectWiseTest, CompaniesMapEveryField) {
 	EXPECT_EQ(c.identifier.value_or(""), "HarborDental");
 	EXPECT_EQ(c.status.value_or(""), "Active");
 	EXPECT_EQ(c.website.value_or(""), "https://www.harbordental.com/");
-	EXPECT_EQ(c.domains, std::vector<std::string>{"harbordental.com"});
+	// The website's domain first, then the contacts' (gmail.com dropped).
+	EXPECT_EQ(c.domains, (std::vector<std::string>{"harbordental.com", "harbor-dental-billing.com"}));
 	EXPECT_FALSE(c.deleted);
 	EXPECT_EQ(c.source_updated_at.value_or(""), "2024-05-03T14:22:10Z");
 
-	EXPECT_EQ(sink.companies[1].domains, std::vector<std::string>{"northridgelaw.com"});
+	EXPECT_EQ(sink.companies[1].domains, (std::vector<std::string>{"northridgelaw.com", "nrl-legal.com"}));
 	EXPECT_EQ(sink.companies[1].source_updated_at.value_or(""), "2024-04-01T08:00:00.123Z");
 
 	// Nulls and absent optional fields; unknown fields ignored.
@@ -160,6 +189,7 @@ TEST_F(ConnectWiseTest, CompaniesMapEveryField) {
 	const model::Company &min = sink.companies[3];
 	EXPECT_EQ(min.external_id, "261");
 	EXPECT_EQ(min.name, "Minimal Inc");
+	EXPECT_EQ(min.domains, std::vector<std::string>{"minimalinc.co.uk"}); // no website: contacts only
 	EXPECT_FALSE(min.identifier.has_value());
 	EXPECT_FALSE(min.deleted);
 }
@@ -268,14 +298,14 @@ TEST_F(ConnectWiseTest, AdditionsAreFetchedInBatchesThroughSendAll) {
 	ConnectWiseConnector small(s);
 	small.Sync(SyncRequest{}, *client, sink);
 	std::vector<std::string> urls = script->Urls();
-	ASSERT_EQ(urls.size(), 11u);
+	ASSERT_EQ(urls.size(), 14u);
 	// 4102+4103 first; 4102 is done, so 4104 joins 4103's second page; ...
-	EXPECT_EQ(urls[5], "GET " + kBase + "/finance/agreements/4102/additions?page=1&pageSize=2");
-	EXPECT_EQ(urls[6], "GET " + kBase + "/finance/agreements/4103/additions?page=1&pageSize=2");
-	EXPECT_EQ(urls[7], "GET " + kBase + "/finance/agreements/4103/additions?pageSize=2&page=2");
-	EXPECT_EQ(urls[8], "GET " + kBase + "/finance/agreements/4104/additions?page=1&pageSize=2");
-	EXPECT_EQ(urls[9], "GET " + kBase + "/finance/agreements/4105/additions?page=1&pageSize=2");
-	EXPECT_EQ(urls[10], "GET " + kBase + "/finance/agreements/4106/additions?page=1&pageSize=2");
+	EXPECT_EQ(urls[8], "GET " + kBase + "/finance/agreements/4102/additions?page=1&pageSize=2");
+	EXPECT_EQ(urls[9], "GET " + kBase + "/finance/agreements/4103/additions?page=1&pageSize=2");
+	EXPECT_EQ(urls[10], "GET " + kBase + "/finance/agreements/4103/additions?pageSize=2&page=2");
+	EXPECT_EQ(urls[11], "GET " + kBase + "/finance/agreements/4104/additions?page=1&pageSize=2");
+	EXPECT_EQ(urls[12], "GET " + kBase + "/finance/agreements/4105/additions?page=1&pageSize=2");
+	EXPECT_EQ(urls[13], "GET " + kBase + "/finance/agreements/4106/additions?page=1&pageSize=2");
 	EXPECT_EQ(sink.line_items.size(), 4u);
 }
 
@@ -314,6 +344,105 @@ TEST_F(ConnectWiseTest, QuickModeUsesLastUpdatedConditions) {
 	EXPECT_EQ(sink.pages, pages);
 }
 
+TEST_F(ConnectWiseTest, QuickModeReadsEveryContactWhenACompanyChanged) {
+	const std::string cond = "&conditions=lastUpdated%20%3E%20%5B2024-06-01T00%3A00%3A00Z%5D";
+	script->Get(kBase + "/company/companies?page=1&pageSize=1000" + cond, "companies_page2.json");
+	// No lastUpdated condition: the stored company must carry all its contacts' domains.
+	script->Get(kBase + "/company/contacts?page=1&pageSize=1000" + kContactQuery, "contacts_page2.json");
+	script->Get(kBase + "/finance/agreements?page=1&pageSize=1000&fields=id,company", "companies_empty.json");
+	script->Get(kBase + "/finance/agreements?page=1&pageSize=1000" + cond, "companies_empty.json");
+	script->Get(kBase + "/procurement/catalog?page=1&pageSize=1000&fields=identifier,description",
+	            "companies_empty.json");
+	SyncRequest request;
+	request.mode = SyncMode::kQuick;
+	request.since = "2024-06-01T00:00:00Z";
+	SyncOutcome outcome = Make("{}")->Sync(request, *client, sink);
+	EXPECT_EQ(outcome.effective_mode, SyncMode::kQuick);
+	EXPECT_EQ(script->seen.size(), 5u);
+	ASSERT_EQ(sink.companies.size(), 2u);
+	EXPECT_TRUE(sink.companies[0].domains.empty());
+	EXPECT_EQ(sink.companies[1].domains, std::vector<std::string>{"minimalinc.co.uk"});
+	std::vector<std::pair<std::string, size_t>> pages = {{"companies", 2}, {"contacts", 2}, {"agreement ids", 0},
+	                                                     {"agreements", 0}, {"catalog", 0}};
+	EXPECT_EQ(sink.pages, pages);
+}
+
+TEST_F(ConnectWiseTest, ContactDomainsAreMergedDeduplicatedAndFiltered) {
+	ScriptFull();
+	Make()->Sync(SyncRequest{}, *client, sink);
+	ASSERT_EQ(sink.companies.size(), 4u);
+	// The website's domain once (a contact repeats it in another case), the
+	// contact's own domain after it; gmail.com, a phone number and "call the
+	// front desk" give nothing.
+	EXPECT_EQ(CompanyOf("250").domains, (std::vector<std::string>{"harbordental.com", "harbor-dental-billing.com"}));
+	// An inactive contact's domain is left out; "Name <address>" is read;
+	// hotmail.co.uk (no communicationType) is free mail; a fax number is not mail.
+	EXPECT_EQ(CompanyOf("251").domains, (std::vector<std::string>{"northridgelaw.com", "nrl-legal.com"}));
+	// A contact with no communication items adds nothing.
+	EXPECT_TRUE(CompanyOf("260").domains.empty());
+	// "ops@@...", "root@localhost" and a list of addresses are not addresses.
+	EXPECT_EQ(CompanyOf("261").domains, std::vector<std::string>{"minimalinc.co.uk"});
+	// A contact without a company goes nowhere.
+	for (const model::Company &c : sink.companies)
+		for (const std::string &d : c.domains)
+			EXPECT_NE(d, "walkin.example.org");
+}
+
+TEST_F(ConnectWiseTest, ContactPageFailureFailsTheSync) {
+	ScriptFull();
+	script->answers["GET " + kContacts2] = {Scripted{500, {}, R"({"code":"ConnectWiseApi","message":"boom"})"}};
+	auto connector = Make();
+	EXPECT_THROW(connector->Sync(SyncRequest{}, *client, sink), http::HttpError);
+	EXPECT_TRUE(sink.companies.empty()) << "companies are stored only with their contacts' domains";
+	EXPECT_TRUE(sink.agreements.empty());
+	std::vector<std::string> urls = script->Urls();
+	ASSERT_FALSE(urls.empty());
+	EXPECT_EQ(urls.back(), "GET " + kContacts2);
+}
+
+TEST_F(ConnectWiseTest, ContactFieldOfWrongTypeNamesItsPath) {
+	script->Get(kBase + "/company/companies?page=1&pageSize=2", "companies_page1.json");
+	script->Get(kContacts1, "contacts_bad_value.json");
+	billrecon::Error e = CatchError([&] { Make()->Sync(SyncRequest{}, *client, sink); });
+	EXPECT_EQ(e.sqlstate(), "22P02");
+	EXPECT_EQ(e.detail(), "GET /company/contacts record id 3010: field \"communicationItems[0].value\" should be a "
+	                      "string, found number 2075550100");
+}
+
+TEST_F(ConnectWiseTest, NoContactsAreReadWhenNoCompanyIsStored) {
+	script->Get(kBase + "/company/companies?page=1&pageSize=2", "companies_empty.json");
+	script->Get(kBase + "/finance/agreements?page=1&pageSize=2", "companies_empty.json");
+	script->Get(kBase + "/procurement/catalog?page=1&pageSize=2&fields=identifier,description",
+	            "companies_empty.json");
+	Make()->Sync(SyncRequest{}, *client, sink);
+	for (const std::string &url : script->Urls())
+		EXPECT_EQ(url.find("/company/contacts"), std::string::npos) << url;
+}
+
+TEST(ContactEmailDomain, AddressesAndFreeMail) {
+	EXPECT_EQ(EmailDomain("jane@harbordental.com").value_or("-"), "harbordental.com");
+	EXPECT_EQ(EmailDomain("  Jane.Doe@Harbor-Dental.CO.UK. ").value_or("-"), "harbor-dental.co.uk");
+	EXPECT_EQ(EmailDomain("Jane Doe <jane@x-y.org>").value_or("-"), "x-y.org");
+	EXPECT_EQ(EmailDomain("mailto:jane@sub.example.com").value_or("-"), "sub.example.com");
+	EXPECT_EQ(EmailDomain("jane@xn--mller-kva.de").value_or("-"), "xn--mller-kva.de");
+	EXPECT_EQ(EmailDomain("jane@shop.xn--p1ai").value_or("-"), "shop.xn--p1ai");
+	for (const char *bad : {"", "jane", "@harbor.com", "jane@", "jane@@harbor.com", "jane@harbor", "jane@localhost",
+	                        "jane@harbor.c", "jane@harbor.123", "jane@-harbor.com", "jane@harbor-.com",
+	                        "jane@har_bor.com", "jane@harbor..com", "jane doe@harbor.com", "a@b.com; c@d.com",
+	                        "a@b.com,c@d.com", "jane@.harbor.com", "Jane <jane@harbor.com"})
+		EXPECT_FALSE(EmailDomain(bad).has_value()) << bad;
+	EXPECT_FALSE(EmailDomain("jane@" + std::string(64, 'a') + ".com").has_value());
+
+	for (const char *free : {"gmail.com", "googlemail.com", "outlook.com", "outlook.de", "hotmail.com",
+	                         "hotmail.co.uk", "yahoo.com", "yahoo.com.au", "icloud.com", "aol.com", "gmx.de",
+	                         "gmx.net", "web.de", "proton.me", "protonmail.com", "live.com", "msn.com",
+	                         "comcast.net"})
+		EXPECT_TRUE(IsFreeMailDomain(free)) << free;
+	for (const char *own : {"harbordental.com", "outlook-consulting.com", "gmail.consulting", "mygmail.com",
+	                        "web.com", "live.events", "yahoo.harbor.example.com"})
+		EXPECT_FALSE(IsFreeMailDomain(own)) << own;
+}
+
 TEST_F(ConnectWiseTest, QuickWithoutSinceRunsFull) {
 	ScriptFull();
 	SyncRequest request;
@@ -321,7 +450,7 @@ TEST_F(ConnectWiseTest, QuickWithoutSinceRunsFull) {
 	SyncOutcome outcome = Make()->Sync(request, *client, sink);
 	EXPECT_EQ(outcome.effective_mode, SyncMode::kFull);
 	EXPECT_NE(outcome.note.find("full"), std::string::npos);
-	EXPECT_EQ(script->seen.size(), 11u);
+	EXPECT_EQ(script->seen.size(), 14u);
 }
 
 TEST_F(ConnectWiseTest, CatalogNotFoundIsAWarningButServerErrorsFail) {
@@ -348,7 +477,9 @@ TEST_F(ConnectWiseTest, PaginationLoopIsDetected) {
 	EXPECT_EQ(e.message(), "pagination loop in vendor response");
 	EXPECT_NE(e.detail().find("GET /company/companies: page 2 links back to"), std::string::npos) << e.detail();
 	EXPECT_EQ(script->seen.size(), 2u);
-	EXPECT_EQ(sink.companies.size(), 4u); // pages before the loop were delivered
+	// Companies wait for their contacts' domains: a failed list stores none.
+	EXPECT_TRUE(sink.companies.empty());
+	EXPECT_EQ(sink.pages.size(), 2u); // both pages were read
 }
 
 TEST_F(ConnectWiseTest, SelfLinkIsALoopToo) {

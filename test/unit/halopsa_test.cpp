@@ -31,6 +31,7 @@ const std::string kClients = kBase + "/api/Client?pageinate=true&page_size=2&pag
 const std::string kClientsTail = "&includeinactive=true";
 const std::string kInvoices = kBase + "/api/RecurringInvoice?pageinate=true&page_size=2&page_no=";
 const std::string kInvoicesTail = "&includelines=true&includeinactive=true";
+const std::string kUsers = kBase + "/api/Users?pageinate=true&page_size=2&page_no=";
 
 class HaloPsaTest : public ::testing::Test {
 protected:
@@ -62,6 +63,9 @@ protected:
 		ScriptToken();
 		script->Get(kClients + "1" + kClientsTail, "clients_page1.json");
 		script->Get(kClients + "2" + kClientsTail, "clients_page2.json");
+		script->Get(kUsers + "1", "users_page1.json");
+		script->Get(kUsers + "2", "users_page2.json");
+		script->Get(kUsers + "3", "users_page3.json");
 		script->Get(kInvoices + "1" + kInvoicesTail, "invoices_page1.json");
 		script->Get(kInvoices + "2" + kInvoicesTail, "invoices_page2.json");
 	}
@@ -70,6 +74,7 @@ protected:
 	void ScriptClients(const std::string &fixture) {
 		ScriptToken();
 		script->Get(kClients + "1" + kClientsTail, fixture);
+		script->Get(kUsers + "1", "users_empty.json");
 		script->Get(kInvoices + "1" + kInvoicesTail, "invoices_empty.json");
 	}
 
@@ -77,6 +82,15 @@ protected:
 		ScriptToken();
 		script->Get(kClients + "1" + kClientsTail, "clients_empty.json");
 		script->Get(kInvoices + "1" + kInvoicesTail, fixture);
+	}
+
+	const model::Company &CompanyOf(const std::string &id) {
+		for (const model::Company &c : sink.companies)
+			if (c.external_id == id)
+				return c;
+		ADD_FAILURE() << "no company " << id;
+		static const model::Company none;
+		return none;
 	}
 
 	std::shared_ptr<Script> script;
@@ -103,12 +117,14 @@ TEST_F(HaloPsaTest, FullSyncRequestsTokenThenEveryPage) {
 	EXPECT_EQ(outcome.note, "");
 	std::vector<std::string> expected = {
 	    "POST " + kBase + "/auth/token",          "GET " + kClients + "1" + kClientsTail,
-	    "GET " + kClients + "2" + kClientsTail,   "GET " + kInvoices + "1" + kInvoicesTail,
-	    "GET " + kInvoices + "2" + kInvoicesTail,
+	    "GET " + kClients + "2" + kClientsTail,   "GET " + kUsers + "1",
+	    "GET " + kUsers + "2",                    "GET " + kUsers + "3",
+	    "GET " + kInvoices + "1" + kInvoicesTail, "GET " + kInvoices + "2" + kInvoicesTail,
 	};
 	EXPECT_EQ(script->Urls(), expected);
 	std::vector<std::pair<std::string, size_t>> pages = {
-	    {"clients", 2}, {"clients", 1}, {"recurring invoices", 2}, {"recurring invoices", 1}};
+	    {"clients", 2}, {"clients", 1}, {"users", 2}, {"users", 2}, {"users", 3}, {"recurring invoices", 2},
+	    {"recurring invoices", 1}};
 	EXPECT_EQ(sink.pages, pages);
 	std::vector<std::string> puts = {"companies 2",  "companies 1",  "agreements 2",
 	                                 "line items 3", "agreements 1", "line items 1"};
@@ -119,7 +135,7 @@ TEST_F(HaloPsaTest, FullSyncRequestsTokenThenEveryPage) {
 TEST_F(HaloPsaTest, TokenRequestAndBearerOnEveryCall) {
 	ScriptFull();
 	Make()->Sync(SyncRequest{}, *client, sink);
-	ASSERT_EQ(script->seen.size(), 5u);
+	ASSERT_EQ(script->seen.size(), 8u);
 	const http::Request &token = script->seen[0];
 	EXPECT_EQ(token.method, http::Method::kPost);
 	EXPECT_EQ(token.body, "client_id=halo-client&client_secret=halo-SECRET&scope=all&grant_type=client_credentials");
@@ -186,7 +202,8 @@ TEST_F(HaloPsaTest, ClientsMapEveryField) {
 	EXPECT_EQ(a.name, "Harbor Dental");
 	EXPECT_EQ(a.status.value_or(""), "Active");
 	EXPECT_EQ(a.website.value_or(""), "https://www.HarborDental.com/contact");
-	EXPECT_EQ(a.domains, std::vector<std::string>{"harbordental.com"}); // website and domain agree: once
+	// Website and domain agree: once; then the users' domains.
+	EXPECT_EQ(a.domains, (std::vector<std::string>{"harbordental.com", "harbordental-mail.com"}));
 	EXPECT_FALSE(a.identifier.has_value());
 	EXPECT_FALSE(a.deleted);
 	EXPECT_FALSE(a.source_updated_at.has_value());
@@ -203,7 +220,7 @@ TEST_F(HaloPsaTest, ClientsMapEveryField) {
 	EXPECT_EQ(c.name, "Minimal Ltd");
 	EXPECT_FALSE(c.status.has_value());
 	EXPECT_FALSE(c.website.has_value());
-	EXPECT_TRUE(c.domains.empty());
+	EXPECT_EQ(c.domains, std::vector<std::string>{"minimal-ltd.co.uk"}); // only a user's address
 }
 
 TEST_F(HaloPsaTest, RecurringInvoicesMapToAgreements) {
@@ -299,18 +316,63 @@ TEST_F(HaloPsaTest, QuickRunsAsFullWithANote) {
 	SyncOutcome outcome = Make()->Sync(request, *client, sink);
 	EXPECT_EQ(outcome.effective_mode, SyncMode::kFull);
 	EXPECT_EQ(outcome.note, HaloPsaConnector::kQuickFallbackNote);
-	EXPECT_EQ(script->seen.size(), 5u); // the same requests as a full sync
+	EXPECT_EQ(script->seen.size(), 8u); // the same requests as a full sync
 	EXPECT_EQ(sink.line_items.size(), 4u);
+}
+
+TEST_F(HaloPsaTest, UserDomainsAreMergedDeduplicatedAndFiltered) {
+	ScriptFull();
+	Make()->Sync(SyncRequest{}, *client, sink);
+	ASSERT_EQ(sink.companies.size(), 3u);
+	// The website's domain once (a user repeats it in another case), then the users'.
+	EXPECT_EQ(CompanyOf("420").domains, (std::vector<std::string>{"harbordental.com", "harbordental-mail.com"}));
+	// gmail.com is free mail, an inactive user is skipped, "n/a" is no address.
+	EXPECT_EQ(CompanyOf("421").domains, std::vector<std::string>{"northridgelaw.co.uk"});
+	// A string client_id matches the client's id; the address is trimmed and lower-cased.
+	EXPECT_EQ(CompanyOf("12").domains, std::vector<std::string>{"minimal-ltd.co.uk"});
+	// A user without a client goes nowhere.
+	for (const model::Company &c : sink.companies)
+		for (const std::string &d : c.domains)
+			EXPECT_NE(d, "noclient.example.org");
+}
+
+TEST_F(HaloPsaTest, UserPageFailureFailsTheSync) {
+	ScriptFull();
+	script->answers["GET " + kUsers + "2"] = {Scripted{500, {}, R"({"error":"error","message":"boom"})"}};
+	EXPECT_THROW(Make()->Sync(SyncRequest{}, *client, sink), http::HttpError);
+	EXPECT_TRUE(sink.companies.empty()) << "clients are stored only with their users' domains";
+	EXPECT_TRUE(sink.agreements.empty());
+	EXPECT_EQ(script->Urls().back(), "GET " + kUsers + "2");
+}
+
+TEST_F(HaloPsaTest, UserEmailOfWrongTypeNamesTheRecord) {
+	ScriptToken();
+	script->On("GET " + kClients + "1" + kClientsTail,
+	           Scripted{200, {}, R"({"record_count":1,"clients":[{"id":420,"name":"Harbor Dental"}]})"});
+	script->Get(kUsers + "1", "users_bad_email.json");
+	billrecon::Error e = CatchError([&] { Make()->Sync(SyncRequest{}, *client, sink); });
+	EXPECT_EQ(e.sqlstate(), "22P02");
+	EXPECT_EQ(e.detail(), "GET /api/Users record id 908: field \"emailaddress\" should be a string, found array");
+}
+
+TEST_F(HaloPsaTest, NoUsersAreReadWithoutClients) {
+	ScriptToken();
+	script->Get(kClients + "1" + kClientsTail, "clients_empty.json");
+	script->Get(kInvoices + "1" + kInvoicesTail, "invoices_empty.json");
+	Make()->Sync(SyncRequest{}, *client, sink);
+	for (const std::string &url : script->Urls())
+		EXPECT_EQ(url.find("/api/Users"), std::string::npos) << url;
 }
 
 TEST_F(HaloPsaTest, WithoutRecordCountAShortPageEnds) {
 	ScriptToken();
 	script->Get(kClients + "1" + kClientsTail, "clients_no_count_page1.json");
 	script->Get(kClients + "2" + kClientsTail, "clients_no_count_page2.json");
+	script->Get(kUsers + "1", "users_empty.json");
 	script->Get(kInvoices + "1" + kInvoicesTail, "invoices_empty.json");
 	Make()->Sync(SyncRequest{}, *client, sink);
 	EXPECT_EQ(sink.companies.size(), 3u);
-	EXPECT_EQ(script->seen.size(), 4u);
+	EXPECT_EQ(script->seen.size(), 5u);
 }
 
 TEST_F(HaloPsaTest, ShortPageBeforeRecordCountFails) {
@@ -334,7 +396,8 @@ TEST_F(HaloPsaTest, RepeatedPageIsAPaginationLoop) {
 	EXPECT_EQ(e.message(), "pagination loop in vendor response");
 	EXPECT_NE(e.detail().find("GET /api/Client: page 2 holds only records already read"), std::string::npos)
 	    << e.detail();
-	EXPECT_EQ(sink.companies.size(), 2u); // never twice
+	// Clients wait for their users' domains: a failed list stores none.
+	EXPECT_TRUE(sink.companies.empty());
 	EXPECT_EQ(script->seen.size(), 3u);
 }
 
