@@ -1,6 +1,7 @@
 // Library entry: module magic and _PG_init.
 #include "pg/guc.hpp"
 #include "pg/pg_prelude.hpp"
+#include "pg/sync_worker.hpp"
 
 extern "C" {
 #include "miscadmin.h"
@@ -15,4 +16,6 @@ void _PG_init(void) {
 	if (IsBinaryUpgrade)
 		return;
 	billrecon::pg::DefineSettings();
+	// Background sync needs shared memory: only when preloaded.
+	billrecon::pg::InstallSyncWorkerHooks();
 }

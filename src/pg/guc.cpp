@@ -25,6 +25,7 @@ Settings g_settings = {
     21 * 86400,   // inactive_after_s
     10,           // spot_check_min_delta
     0.5,          // spot_check_ratio
+    4,            // max_sync_workers
 };
 
 void DefineSettings() {
@@ -89,6 +90,11 @@ void DefineSettings() {
 	                         "Share of the current quantity from which a change card is flagged out_of_proportion.",
 	                         "See billrecon.spot_check_min_delta.", &g_settings.spot_check_ratio, 0.5, 0.0, 100.0,
 	                         PGC_USERSET, 0, nullptr, nullptr, nullptr);
+	DefineCustomIntVariable("billrecon.max_sync_workers",
+	                        "Background sync workers per database: integrations of a job sync in parallel, this many at once.",
+	                        "Each worker is a background worker process: keep max_worker_processes above the sum over "
+	                        "databases plus what other extensions use.",
+	                        &g_settings.max_sync_workers, 4, 1, 32, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
 	MarkGUCPrefixReserved("billrecon");
 }
 

@@ -19,6 +19,7 @@ struct Settings {
 	int inactive_after_s;
 	int spot_check_min_delta;
 	double spot_check_ratio;
+	int max_sync_workers;
 };
 
 extern Settings g_settings;

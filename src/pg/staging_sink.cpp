@@ -1,9 +1,11 @@
 #include "pg/staging_sink.hpp"
 
+#include <cstring>
 #include <optional>
 
 #include "pg/boundary.hpp"
 #include "pg/sync_store.hpp"
+#include "pg/sync_worker.hpp"
 
 namespace billrecon::pg {
 
@@ -166,7 +168,13 @@ void StagingSink::PutUsage(const std::vector<model::UsageRecord> &rows) {
 	Write(kStageUsage, b);
 }
 
-void StagingSink::OnPage(std::string_view, size_t) {
+void StagingSink::OnPage(std::string_view phase, size_t records) {
+	// Live progress for billrecon.sync_jobs (background workers only).
+	char name[32];
+	size_t n = phase.size() < sizeof(name) - 1 ? phase.size() : sizeof(name) - 1;
+	memcpy(name, phase.data(), n);
+	name[n] = '\0';
+	ReportSyncProgress(name, static_cast<long>(records));
 	// Each page ends with an interrupt check, so a cancel never waits for
 	// the whole listing.
 	CallPg(CheckInterrupts);

@@ -10,7 +10,7 @@ SELECT tables_are('billrecon', ARRAY[
   'client_mappings', 'client_match_candidates', 'client_match_rejections', 'rule_presets', 'service_rules',
   'ignored_line_items', 'excluded_vendor_products', 'line_item_parents',
   'reconcile_runs', 'reconcile_run_inputs', 'reconcile_results', 'reconcile_run_clients',
-  'proposed_changes', 'change_card_pushes', 'line_item_notes', 'audit_log'
+  'proposed_changes', 'change_card_pushes', 'line_item_notes', 'audit_log', 'sync_jobs_queue', 'sync_job_tasks'
 ]);
 SELECT has_view('billrecon', 'integration_status', 'integration_status view exists');
 SELECT has_view('billrecon', 'sync_history', 'sync_history view exists');
@@ -89,10 +89,10 @@ SELECT set_eq(
         'client_match_candidates', 'client_match_rejections', 'rule_presets', 'service_rules', 'ignored_line_items',
         'excluded_vendor_products', 'line_item_parents', 'reconcile_runs', 'reconcile_run_inputs',
         'reconcile_results', 'reconcile_run_clients', 'proposed_changes', 'change_card_pushes', 'line_item_notes',
-        'audit_log'],
+        'audit_log', 'sync_jobs_queue', 'sync_job_tasks'],
   'every user-data table is dumped by pg_dump');
 SELECT is((SELECT count(*)::int FROM pg_extension e, unnest(e.extconfig) AS cfg(oid) JOIN pg_class c ON c.oid = cfg.oid
-            WHERE e.extname = 'billrecon' AND c.relkind = 'S'), 14, 'their sequences are dumped too');
+            WHERE e.extname = 'billrecon' AND c.relkind = 'S'), 16, 'their sequences are dumped too');
 
 -- Comments on every table, view, column and function of the schema.
 SELECT is_empty($$
