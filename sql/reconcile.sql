@@ -8,6 +8,7 @@ SELECT billrecon.add_integration('ninja', 'ninjaone', 'https://app.ninjarmm.com'
 SELECT billrecon.add_integration('m365', 'msgraph', 'https://graph.microsoft.com',
   '{"tenant_id":"t","client_id":"a","client_secret":"b"}') > 0 AS m365;
 SELECT billrecon.add_integration('pax8', 'pax8', 'https://api.pax8.com', '{"client_id":"a","client_secret":"b"}') > 0 AS pax8;
+SELECT billrecon.add_integration('datto', 'dattormm', 'https://pinotage-api.centrastage.net', '{"api_key":"a","api_secret":"b"}') > 0 AS datto;
 
 -- PSA: Harbor Dental (monthly), Smith & Jones (quarterly + monthly), Acme (not mapped anywhere), Old Co (cancelled).
 INSERT INTO billrecon.psa_companies (integration_id, external_id, name, first_seen_at, last_seen_at)
@@ -48,6 +49,8 @@ SELECT a.integration_id, v.ext, a.id, a.company_id, v.code, v.name, v.qty, v.pri
                ('AG-101', 'L20', 'M365-BP', 'Microsoft 365 Business Premium (quarterly)', 5, 66.00, '2026-08-15', NULL),
                ('AG-101M', 'L21', 'USERS', 'Per-user support', 7, 5.00, '2025-03-01', NULL),
                ('AG-101M', 'L22', 'PAX-BP', 'Business Premium via Pax8', 4, 20.00, '2025-03-01', NULL),
+               ('AG-101M', 'L23', 'MS-SRV', 'Managed Server', 2, 150.00, '2025-03-01', NULL),
+               ('AG-101M', 'L24', 'MS-SRV', 'Managed Server (added)', 0, 150.00, '2026-09-01', NULL),
                ('AG-102', 'L30', 'MS-WKS', 'Managed Workstation', 5, 40.00, '2024-01-01', NULL),
                ('AG-102', 'L31', 'M365-BP', 'Microsoft 365 Business Premium', 3, 22.00, '2024-01-01', NULL),
                ('AG-102', 'L32', 'MS-WKS', 'Workstation return', -1, 40.00, '2024-01-01', NULL),
@@ -59,7 +62,8 @@ INSERT INTO billrecon.vendor_accounts (integration_id, external_id, name, first_
 SELECT i.id, v.ext, v.name, now(), now() FROM billrecon.integrations i
   JOIN (VALUES ('ninja', 'N1', 'Harbor Dental'), ('ninja', 'N2', 'Smith and Jones'), ('ninja', 'N9', 'Mystery Org'),
                ('m365', 'T1', 'harbordental.onmicrosoft.com'), ('m365', 'T2', 'smithjones.onmicrosoft.com'),
-               ('pax8', 'P2', 'Smith & Jones Law')) v(integ, ext, name) ON v.integ = i.name;
+               ('pax8', 'P2', 'Smith & Jones Law'), ('datto', 'D1', 'Harbor Dental Group')) v(integ, ext, name)
+    ON v.integ = i.name;
 INSERT INTO billrecon.usage_records (integration_id, external_id, account_id, kind, product, product_name, quantity,
                                      purchased_quantity, device_class, os_name, device_name, serial_number, licensed,
                                      enabled, last_active_at, unit_cost, first_seen_at, last_seen_at)
@@ -88,6 +92,9 @@ SELECT va.integration_id, v.ext, va.id, v.kind, v.product, v.pname, v.qty, v.pur
     -- Smith & Jones in NinjaOne: 2 laptops no line bills (one reported twice, no serial)
     ('N2', 'sj1', 'device', NULL, NULL, 1, NULL, 'laptop', 'macOS 14', 'SJ-01', NULL, NULL, NULL, 1, NULL),
     ('N2', 'sj2', 'device', NULL, NULL, 1, NULL, 'laptop', 'macOS 14', 'sj-01.local', NULL, NULL, NULL, 1, NULL),
+    -- Harbor's Datto RMM: HD-03 again (no serial: the same machine by host name) and a new desktop
+    ('D1', 'dd1', 'device', NULL, NULL, 1, NULL, 'desktop', 'Windows 11 Pro', 'hd-03.harbor.local', NULL, NULL, NULL, 1, NULL),
+    ('D1', 'dd2', 'device', NULL, NULL, 1, NULL, 'desktop', 'Windows 11 Pro', 'HD-99', NULL, NULL, NULL, 1, NULL),
     -- An account mapped to nobody
     ('N9', 'x1', 'device', NULL, NULL, 1, NULL, 'desktop', 'Windows 10', 'X-01', 'X1', NULL, NULL, 1, NULL),
     ('N9', 'x2', 'device', NULL, NULL, 1, NULL, 'desktop', 'Windows 10', 'X-02', 'X2', NULL, NULL, 1, NULL),
@@ -117,7 +124,7 @@ UPDATE billrecon.usage_records SET user_name = external_id || '@example.com' WHE
 -- Mappings and rules.
 SELECT billrecon.map_client('ninja', 'N1', '100'), billrecon.map_client('ninja', 'N2', '101'),
        billrecon.map_client('m365', 'T1', '100'), billrecon.map_client('m365', 'T2', '101'),
-       billrecon.map_client('pax8', 'P2', '101');
+       billrecon.map_client('pax8', 'P2', '101'), billrecon.map_client('datto', 'D1', '100');
 SELECT billrecon.map_product('MS-WKS', 'ninja', 'asset', '{"device_class": ["desktop", "laptop"]}') > 0 AS wks,
        billrecon.map_product('MS-SRV', 'ninja', 'asset', '{"device_class": ["server"]}') > 0 AS srv,
        billrecon.map_line_item('L4', 'ninja', 'asset', '{"device_class": ["server"]}', 2) > 0 AS bdr,

@@ -376,9 +376,10 @@ SELECT l.external_id AS line_item_id,
   LEFT JOIN billrecon.ignored_line_items g ON g.line_item_id = l.id
   LEFT JOIN billrecon.line_item_parents lp ON lp.line_item_id = l.id
   LEFT JOIN billrecon.psa_line_items parent ON parent.id = coalesce(lp.parent_line_item_id, l.parent_line_item_id)
- WHERE l.removed_at IS NULL;
+ WHERE l.removed_at IS NULL AND (l.cancel_date IS NULL OR l.cancel_date >= current_date);
 COMMENT ON VIEW billrecon.service_mapping IS
-  'Every current line item of the default PSA with the rule that applies (its own, else its product''s), or why none does';
+  'Every current line item of the default PSA (not removed, not cancelled before today) with the rule that applies '
+  '(its own, else its product''s), or why none does';
 COMMENT ON COLUMN billrecon.service_mapping.line_item_id IS 'The PSA''s id of the line';
 COMMENT ON COLUMN billrecon.service_mapping.psa_company_id IS 'The PSA''s id of the client';
 COMMENT ON COLUMN billrecon.service_mapping.company IS 'Client name';

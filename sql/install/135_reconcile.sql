@@ -26,6 +26,32 @@ RETURN CASE u.kind
 COMMENT ON FUNCTION billrecon._compare_quantity(billrecon.usage_records) IS
   'Internal: the quantity a manual line''s compare_with integration contributes for the usage record';
 
+-- One machine's identity across RMMs: its serial number (placeholders such
+-- as "To Be Filled By O.E.M." are no identity), else its host name without a
+-- DNS suffix ("PC-01.corp.local" = "pc-01"; a name with spaces is kept whole).
+CREATE FUNCTION billrecon._serial_key(serial text)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE
+         WHEN upper(regexp_replace(coalesce(serial, ''), '\s', '', 'g'))
+              IN ('', '0', 'NONE', 'N/A', 'NA', 'DEFAULTSTRING', 'SYSTEMSERIALNUMBER', 'TOBEFILLEDBYO.E.M.',
+                  '0123456789', '123456789', 'CHASSISSERIALNUMBER', 'NOTAPPLICABLE') THEN NULL
+         ELSE upper(regexp_replace(serial, '\s', '', 'g'))
+       END;
+COMMENT ON FUNCTION billrecon._serial_key(text) IS
+  'Internal: a serial number normalized for comparison, null for empty or placeholder serials';
+
+CREATE FUNCTION billrecon._host_key(device_name text)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE
+         WHEN btrim(coalesce(device_name, '')) = '' THEN NULL
+         WHEN device_name ~ '^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)+$' THEN lower(split_part(device_name, '.', 1))
+         ELSE lower(btrim(device_name))
+       END;
+COMMENT ON FUNCTION billrecon._host_key(text) IS
+  'Internal: a device name normalized for comparison (DNS suffix dropped from host names)';
+
 -- The billrecon.* settings a run used, for its row.
 CREATE FUNCTION billrecon._reconcile_settings()
 RETURNS jsonb
@@ -216,7 +242,7 @@ BEGIN
          type = CASE WHEN t.price_source = 'estimated' OR t.unit_price IS NULL OR t.counted_source = 'estimated'
                        OR t.cycle_source = 'estimated'
                      THEN 'estimated' ELSE 'calculated' END,
-         estimate_basis = concat_ws('; ', t.estimate_basis,
+         estimate_basis = nullif(concat_ws('; ', t.estimate_basis,
                                     CASE WHEN t.counted_source = 'estimated' THEN
                                       format('manual line compared with %s', t.integration) END,
                                     CASE WHEN t.cycle_source = 'estimated' THEN
@@ -224,7 +250,7 @@ BEGIN
                                            THEN format('%s cycle without an agreement start date: calendar %s assumed',
                                                        t.billing_cycle,
                                                        CASE t.billing_cycle WHEN 'quarterly' THEN 'quarter' ELSE 'year' END)
-                                           ELSE format('billing cycle %s: monthly assumed', t.billing_cycle) END END)
+                                           ELSE format('billing cycle %s: monthly assumed', t.billing_cycle) END END), '')
    WHERE t.run_id = v_run AND t.state = 'reconciled';
 
   UPDATE billrecon.reconcile_results t
@@ -252,8 +278,13 @@ BEGIN
   --    exclusion covers): unaccounted, per client, integration and product.
   --    A custom_sql rule captures all of its integration's usage for the
   --    client (the PSA counts it); a manual line compared with an
-  --    integration captures nothing. Users count only when licensed and no
-  --    licence rule of the client already bills that integration's licences.
+  --    integration captures nothing. The same seats seen by a second system
+  --    are not new revenue: a device another RMM reports (same serial or host
+  --    name) and a rule of the client counts there; a licence or
+  --    subscription of a product a line of the client bills by name; a
+  --    distributor's subscription of a product the client's tenant reports as
+  --    licences (the licences speak for them); users, where the tenant reports
+  --    licences (the licences are what is billed), and unlicensed users.
   INSERT INTO billrecon.reconcile_results (
     run_id, row_kind, state, type, psa_company_id, company_external_id, company, integration_id, integration,
     usage_kind, product, product_name, counted_qty, counted_accounts, counted_source, variance, example_usage_id)
@@ -270,9 +301,31 @@ BEGIN
     JOIN billrecon.usage_records u ON u.account_id = va.id AND u.removed_at IS NULL
    WHERE NOT billrecon._usage_excluded(u)
      AND (u.kind <> 'user' OR (coalesce(u.licensed, true) AND NOT EXISTS (
+            SELECT 1 FROM billrecon.usage_records l
+             WHERE l.account_id = va.id AND l.kind = 'licence' AND l.removed_at IS NULL)))
+     AND NOT (u.kind = 'device' AND EXISTS (
+            SELECT 1 FROM billrecon.client_mappings m2
+              JOIN billrecon.vendor_accounts va2 ON va2.id = m2.vendor_account_id AND va2.removed_at IS NULL
+                   AND va2.integration_id <> i.id
+              JOIN billrecon.usage_records d ON d.account_id = va2.id AND d.removed_at IS NULL AND d.kind = 'device'
+             WHERE m2.psa_company_id = c.id
+               AND (billrecon._serial_key(d.serial_number) = billrecon._serial_key(u.serial_number)
+                    OR billrecon._host_key(d.device_name) = billrecon._host_key(u.device_name))
+               AND EXISTS (SELECT 1 FROM billrecon.reconcile_results x
+                            WHERE x.run_id = v_run AND x.row_kind = 'line' AND x.psa_company_id = c.id
+                              AND x.integration_id = d.integration_id
+                              AND x.state IN ('reconciled', 'ignored', 'custom_sql', 'unmapped')
+                              AND (x.mode = 'custom_sql' OR billrecon._rule_captures(x.mode, x.filters, d)))))
+     AND NOT (u.kind IN ('licence', 'subscription') AND u.product_name IS NOT NULL AND EXISTS (
             SELECT 1 FROM billrecon.reconcile_results x
              WHERE x.run_id = v_run AND x.row_kind = 'line' AND x.psa_company_id = c.id
-               AND x.integration_id = i.id AND x.mode = 'licence')))
+               AND x.state IN ('reconciled', 'ignored', 'custom_sql', 'unmapped')
+               AND strpos(lower(coalesce(x.product_name, '')), lower(u.product_name)) > 0))
+     AND NOT (u.kind = 'subscription' AND u.product_name IS NOT NULL AND EXISTS (
+            SELECT 1 FROM billrecon.client_mappings m2
+              JOIN billrecon.vendor_accounts va2 ON va2.id = m2.vendor_account_id AND va2.removed_at IS NULL
+              JOIN billrecon.usage_records l ON l.account_id = va2.id AND l.removed_at IS NULL AND l.kind = 'licence'
+             WHERE m2.psa_company_id = c.id AND lower(l.product_name) = lower(u.product_name)))
      AND NOT EXISTS (
            SELECT 1 FROM billrecon.reconcile_results x
             WHERE x.run_id = v_run AND x.row_kind = 'line' AND x.psa_company_id = c.id AND x.integration_id = i.id
@@ -281,15 +334,16 @@ BEGIN
    GROUP BY c.id, c.external_id, c.name, i.id, i.name, u.kind, 11
   HAVING sum(billrecon._usage_quantity(u)) > 0;
 
-  -- Unaccounted usage is priced like the lines that bill the same usage for
-  -- other clients: the median of their monthly price per counted unit.
+  -- Unaccounted usage is priced like the lines that bill the same kind of
+  -- usage (their rule would count it, whatever the vendor; the client's own
+  -- lines included): the median of their monthly price per counted unit.
   UPDATE billrecon.reconcile_results t
      SET unit_price = e.price, price_source = 'estimated', billing_cycle = 'monthly',
          amount = round(t.counted_qty * e.price, 2), monthly_amount = round(t.counted_qty * e.price, 2),
          estimate_basis = CASE WHEN e.price IS NULL
                                THEN 'no line of any client bills this usage: amount unknown'
-                               ELSE format('priced at the median monthly unit price of %s line(s) billing this usage '
-                                           'for other clients', e.n) END
+                               ELSE format('priced at the median monthly unit price of %s line(s) whose rule would '
+                                           'count this usage', e.n) END
     FROM (SELECT x.id, p.price, p.n
             FROM billrecon.reconcile_results x
             JOIN billrecon.usage_records u ON u.id = x.example_usage_id
@@ -301,9 +355,14 @@ BEGIN
                      count(*) AS n
                 FROM billrecon.reconcile_results o
                WHERE o.run_id = v_run AND o.row_kind = 'line' AND o.state = 'reconciled'
-                 AND o.price_source = 'hard' AND o.integration_id = x.integration_id
-                 AND o.psa_company_id <> x.psa_company_id AND o.mode <> 'manual'
+                 AND o.price_source = 'hard' AND o.mode <> 'manual'
                  AND billrecon._rule_captures(o.mode, o.filters, u)
+                 -- monthly lines when there are any: they price a month directly
+                 AND (o.billing_cycle = 'monthly' OR NOT EXISTS (
+                        SELECT 1 FROM billrecon.reconcile_results om
+                         WHERE om.run_id = v_run AND om.row_kind = 'line' AND om.state = 'reconciled'
+                           AND om.price_source = 'hard' AND om.mode <> 'manual'
+                           AND om.billing_cycle = 'monthly' AND billrecon._rule_captures(om.mode, om.filters, u)))
               HAVING count(*) > 0) p ON true
            WHERE x.run_id = v_run AND x.row_kind = 'unaccounted') e
    WHERE t.id = e.id;
@@ -409,7 +468,7 @@ AS $exp$
        WHEN t.row_kind = 'unaccounted' THEN
          format('%s in %s for this client, counted by no rule of the client: %s. Bill it (map a line to a rule '
                 'that counts it) or exclude the product (billrecon.exclude_vendor_product).',
-                concat_ws(' ', trim_scale(t.counted_qty), t.product,
+                concat_ws(' ', trim_scale(t.counted_qty), coalesce(t.product_name, t.product),
                           CASE t.usage_kind WHEN 'device' THEN 'device(s)' WHEN 'licence' THEN 'licence(s)'
                                             WHEN 'subscription' THEN 'subscription unit(s)' END),
                 t.integration,

@@ -299,22 +299,17 @@ COMMENT ON VIEW billrecon.inactive_seats IS
 -- The same machine reported twice: by serial number, else by host name.
 CREATE VIEW billrecon.duplicate_seats AS
 WITH d AS (
-  SELECT u.*, m.psa_company_id, i.name AS integration,
-         nullif(upper(regexp_replace(coalesce(u.serial_number, ''), '\s', '', 'g')), '') AS serial_key,
-         nullif(lower(split_part(coalesce(u.device_name, ''), '.', 1)), '') AS host_key
+  SELECT u.*, m.psa_company_id,
+         billrecon._serial_key(u.serial_number) AS serial_key,
+         billrecon._host_key(u.device_name) AS host_key,
+         coalesce(m.psa_company_id::text, 'account:' || u.account_id) AS owner
     FROM billrecon.usage_records u
-    JOIN billrecon.integrations i ON i.id = u.integration_id
     LEFT JOIN billrecon.client_mappings m ON m.vendor_account_id = u.account_id
    WHERE u.removed_at IS NULL AND u.kind = 'device'
-), junk(serial) AS (
-  VALUES ('TOBEFILLEDBYO.E.M.'), ('DEFAULTSTRING'), ('SYSTEMSERIALNUMBER'), ('0'), ('NONE'), ('N/A'), ('0123456789')
 ), keyed AS (
-  SELECT d.*, 'serial' AS match_on, d.serial_key AS match_value,
-         coalesce(d.psa_company_id::text, 'account:' || d.account_id) AS owner
-    FROM d WHERE d.serial_key IS NOT NULL AND d.serial_key NOT IN (SELECT serial FROM junk)
+  SELECT d.*, 'serial' AS match_on, d.serial_key AS match_value FROM d WHERE d.serial_key IS NOT NULL
   UNION ALL
-  SELECT d.*, 'hostname', d.host_key, coalesce(d.psa_company_id::text, 'account:' || d.account_id)
-    FROM d WHERE d.host_key IS NOT NULL
+  SELECT d.*, 'hostname', d.host_key FROM d WHERE d.host_key IS NOT NULL
 ), groups AS (
   SELECT k.owner, k.match_on, k.match_value, count(*) AS seats,
          count(DISTINCT k.integration_id) AS integrations_count,
@@ -335,7 +330,9 @@ SELECT c.external_id AS psa_company_id, c.name AS company, g.match_on, g.match_v
        CASE WHEN g.integrations_count > 1 THEN 'reported by several RMMs' ELSE 'reported twice by one RMM' END AS detail
   FROM groups g
   LEFT JOIN billrecon.psa_companies c ON g.owner = c.id::text
- WHERE g.match_on = 'serial' OR NOT (g.serials = 1 AND g.with_serial = g.seats);
+ -- A shared host name is evidence only where serials do not tell the
+ -- machines apart (none, or one serial beside records without any).
+ WHERE g.match_on = 'serial' OR g.serials = 0 OR (g.serials = 1 AND g.with_serial < g.seats);
 COMMENT ON VIEW billrecon.duplicate_seats IS
   'One device reported more than once for one client (or one unmapped account), in one RMM or in two: same serial '
   'number, or same host name where serials do not already explain it. extra_seats is what would be billed twice.';

@@ -15,6 +15,7 @@ CREATE TABLE billrecon.proposed_changes (
   line_item_external_id text,
   agreement_external_id text,
   product               text,
+  product_name          text,
   vendor_integration_id integer REFERENCES billrecon.integrations (id) ON DELETE SET NULL,
   usage_kind            text,
   type                  text CHECK (type IN ('calculated', 'estimated', 'unaccounted')),
@@ -70,6 +71,7 @@ COMMENT ON COLUMN billrecon.proposed_changes.line_item_id IS 'Internal id of the
 COMMENT ON COLUMN billrecon.proposed_changes.line_item_external_id IS 'The PSA''s id of that line';
 COMMENT ON COLUMN billrecon.proposed_changes.agreement_external_id IS 'The PSA''s id of the line''s agreement';
 COMMENT ON COLUMN billrecon.proposed_changes.product IS 'PSA product (quantity cards) or vendor product (new_revenue)';
+COMMENT ON COLUMN billrecon.proposed_changes.product_name IS 'Product name (the vendor''s, for new_revenue)';
 COMMENT ON COLUMN billrecon.proposed_changes.vendor_integration_id IS 'new_revenue: the integration reporting the usage';
 COMMENT ON COLUMN billrecon.proposed_changes.usage_kind IS 'new_revenue: device, licence, user or subscription';
 COMMENT ON COLUMN billrecon.proposed_changes.type IS 'Type of the discrepancy behind the card';

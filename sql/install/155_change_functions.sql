@@ -43,30 +43,62 @@ BEGIN
 
   CREATE TEMP TABLE IF NOT EXISTS billrecon_card_candidates (
     result_id bigint, kind text, psa_company_id bigint, company_external_id text, company text,
-    line_item_id bigint, line_item_external_id text, agreement_external_id text, product text,
+    line_item_id bigint, line_item_external_id text, agreement_external_id text, product text, product_name text,
     vendor_integration_id integer, usage_kind text, type text, current_qty numeric, proposed_qty numeric,
     unit_price numeric, billing_cycle text, explanation text) ON COMMIT DROP;
   TRUNCATE pg_temp.billrecon_card_candidates;
 
   -- Quantity cards: the billed quantity that zeroes the group's variance,
-  -- rounded up to whole units unless the rule says otherwise.
+  -- rounded up to whole units unless the rule says otherwise. More usage is
+  -- added to the group's line (the latest); less usage is taken off the
+  -- group's lines from the latest back, each down to zero at most, so a
+  -- group whose newest line is too small to absorb a drop still gets cards.
   INSERT INTO pg_temp.billrecon_card_candidates
   SELECT x.id, 'quantity', x.psa_company_id, x.company_external_id, x.company, x.line_item_id,
-         x.line_item_external_id, x.agreement_external_id, x.product, NULL, NULL, x.type, x.invoiced_qty,
-         greatest(0, CASE WHEN coalesce(sr.round_up, true)
-                          THEN ceil(x.invoiced_qty + x.variance / x.multiplier)
-                          ELSE x.invoiced_qty + x.variance / x.multiplier END),
+         x.line_item_external_id, x.agreement_external_id, x.product, x.product_name, NULL, NULL, x.type,
+         x.invoiced_qty,
+         CASE WHEN coalesce(sr.round_up, true)
+              THEN ceil(x.invoiced_qty + x.variance / x.multiplier)
+              ELSE x.invoiced_qty + x.variance / x.multiplier END,
          x.unit_price, x.billing_cycle, x.explanation
     FROM billrecon.reconcile_results x
     LEFT JOIN billrecon.service_rules sr ON sr.id = x.rule_id
    WHERE x.run_id = v_run.id AND x.state = 'reconciled' AND x.counted_qty IS NOT NULL
-     AND x.type IN ('calculated', 'estimated') AND x.variance <> 0;
+     AND x.type IN ('calculated', 'estimated') AND x.variance > 0;
+  INSERT INTO pg_temp.billrecon_card_candidates
+  SELECT y.id, 'quantity', y.psa_company_id, y.company_external_id, y.company, y.line_item_id,
+         y.line_item_external_id, y.agreement_external_id, y.product, y.product_name, NULL, NULL, y.type,
+         y.invoiced_qty,
+         CASE WHEN y.round_up THEN ceil(y.invoiced_qty - y.take) ELSE y.invoiced_qty - y.take END,
+         y.unit_price, y.billing_cycle,
+         CASE WHEN y.line_item_id = y.report_line THEN y.explanation
+              ELSE format('Part of the group reported on line %s: %s', y.group_line_item_id, y.group_explanation) END
+    FROM (SELECT z.*, least(greatest(z.invoiced_qty, 0), greatest(0, z.reduce - (z.before_this))) AS take
+            FROM (SELECT l.*, g.reduce, g.report_line, g.group_explanation, g.type AS group_type,
+                         coalesce(sr.round_up, true) AS round_up,
+                         coalesce(sum(greatest(l.invoiced_qty, 0)) OVER (
+                           PARTITION BY g.report_id ORDER BY l.effective_date DESC NULLS LAST, l.line_item_id DESC
+                           ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS before_this
+                    FROM (SELECT x.id AS report_id, x.line_item_id AS report_line, x.psa_company_id, x.rule_id,
+                                 x.integration_id, -(x.variance / x.multiplier) AS reduce, x.explanation AS group_explanation,
+                                 x.type
+                            FROM billrecon.reconcile_results x
+                           WHERE x.run_id = v_run.id AND x.state = 'reconciled' AND x.counted_qty IS NOT NULL
+                             AND x.type IN ('calculated', 'estimated') AND x.variance < 0) g
+                    JOIN billrecon.reconcile_results l ON l.run_id = v_run.id AND l.state = 'reconciled'
+                         AND l.psa_company_id = g.psa_company_id AND l.rule_id = g.rule_id
+                         AND l.integration_id = g.integration_id
+                    LEFT JOIN billrecon.service_rules sr ON sr.id = l.rule_id) z) y
+   WHERE y.take > 0;
+  UPDATE pg_temp.billrecon_card_candidates c SET type = r.type
+    FROM billrecon.reconcile_results r
+   WHERE c.kind = 'quantity' AND r.id = c.result_id AND c.type IS NULL;
   DELETE FROM pg_temp.billrecon_card_candidates c WHERE c.kind = 'quantity' AND c.proposed_qty = c.current_qty;
 
   -- New revenue: unaccounted usage, whole units.
   INSERT INTO pg_temp.billrecon_card_candidates
   SELECT x.id, 'new_revenue', x.psa_company_id, x.company_external_id, x.company, NULL, NULL, NULL, x.product,
-         x.integration_id, x.usage_kind, 'unaccounted', 0, ceil(x.counted_qty), x.unit_price, 'monthly', x.explanation
+         x.product_name, x.integration_id, x.usage_kind, 'unaccounted', 0, ceil(x.counted_qty), x.unit_price, 'monthly', x.explanation
     FROM billrecon.reconcile_results x
    WHERE x.run_id = v_run.id AND x.row_kind = 'unaccounted' AND x.counted_qty > 0;
 
@@ -126,10 +158,11 @@ BEGIN
 
   INSERT INTO billrecon.proposed_changes (
     kind, run_id, last_run_id, result_id, psa_integration_id, psa_company_id, company_external_id, company,
-    line_item_id, line_item_external_id, agreement_external_id, product, vendor_integration_id, usage_kind, type,
-    current_qty, proposed_qty, unit_price, amount, monthly_amount, billing_cycle, flags, explanation, note, tags)
+    line_item_id, line_item_external_id, agreement_external_id, product, product_name, vendor_integration_id,
+    usage_kind, type, current_qty, proposed_qty, unit_price, amount, monthly_amount, billing_cycle, flags, explanation,
+    note, tags)
   SELECT c.kind, v_run.id, v_run.id, c.result_id, v_run.psa_integration_id, c.psa_company_id, c.company_external_id,
-         c.company, c.line_item_id, c.line_item_external_id, c.agreement_external_id, c.product,
+         c.company, c.line_item_id, c.line_item_external_id, c.agreement_external_id, c.product, c.product_name,
          c.vendor_integration_id, c.usage_kind, c.type, c.current_qty, c.proposed_qty, c.unit_price,
          round((c.proposed_qty - c.current_qty) * c.unit_price, 2),
          billrecon.monthly_amount(round((c.proposed_qty - c.current_qty) * c.unit_price, 2),
@@ -165,7 +198,7 @@ SELECT p.id AS card_id, p.run_id, p.company_external_id AS psa_company_id, p.lin
        coalesce(p.effective_date, CASE WHEN p.status IN ('pending', 'approved', 'failed')
                                        THEN billrecon._default_effective_date() END) AS effective_date,
        p.flags,
-       p.kind, p.company, p.agreement_external_id AS agreement_id, p.product, p.type, round(p.unit_price, 2) AS unit_price,
+       p.kind, p.company, p.agreement_external_id AS agreement_id, p.product, p.product_name, p.type, round(p.unit_price, 2) AS unit_price,
        p.monthly_amount, p.billing_cycle, vi.name AS vendor_integration, p.usage_kind, p.explanation,
        p.dismiss_reason, p.decided_by, p.decided_at, p.push_attempts, p.pushed_at, p.push_error,
        p.reverts_card_id, p.reverted_by_card_id, p.last_run_id,
@@ -225,14 +258,20 @@ BEGIN
     FROM billrecon.proposed_changes p
    WHERE p.id = ANY (card_ids) AND p.status NOT IN ('pending', 'dismissed');
   IF NOT coalesce(force, false) THEN
-    SELECT string_agg(format('%s (%s)', p.id,
-                             CASE WHEN 'new_revenue' = ANY (p.flags) THEN 'new_revenue: no line bills this usage yet'
-                                  ELSE format('out_of_proportion: %s -> %s', trim_scale(p.current_qty),
-                                              trim_scale(p.proposed_qty)) END), ', ' ORDER BY p.id),
-           count(*)
+    -- One line per reason: "out_of_proportion: 3 card(s) (12, 15, 31); ..."
+    SELECT string_agg(format('%s: %s card(s) (%s)', r.reason, r.n, r.ids), '; ' ORDER BY r.reason),
+           coalesce(sum(r.n), 0)
       INTO v_held, v_held_n
-      FROM billrecon.proposed_changes p
-     WHERE p.id = ANY (card_ids) AND p.status IN ('pending', 'dismissed') AND cardinality(p.flags) > 0;
+      FROM (SELECT f.reason, count(*) AS n,
+                   CASE WHEN count(*) <= 20 THEN string_agg(f.id::text, ', ' ORDER BY f.id)
+                        ELSE string_agg(f.id::text, ', ' ORDER BY f.id) FILTER (WHERE f.rn <= 20) || ', ...' END AS ids
+              FROM (SELECT p.id, CASE WHEN 'new_revenue' = ANY (p.flags) THEN 'new_revenue (no line bills this usage yet)'
+                                      ELSE 'out_of_proportion (|delta| large for the current quantity)' END AS reason,
+                           row_number() OVER (PARTITION BY 'new_revenue' = ANY (p.flags) ORDER BY p.id) AS rn
+                      FROM billrecon.proposed_changes p
+                     WHERE p.id = ANY (card_ids) AND p.status IN ('pending', 'dismissed')
+                       AND cardinality(p.flags) > 0) f
+             GROUP BY f.reason) r;
   END IF;
   UPDATE billrecon.proposed_changes p
      SET status = 'approved',

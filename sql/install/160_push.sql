@@ -31,6 +31,7 @@ BEGIN
   FOR v_card IN
     SELECT p.* FROM billrecon.proposed_changes p
      WHERE p.status IN ('approved', 'failed') AND p.kind IN ('quantity', 'revert')
+       AND p.psa_integration_id IS NOT NULL   -- the PSA was dropped: nothing to write to
        AND (push_changes.card_ids IS NULL OR p.id = ANY (push_changes.card_ids))
        AND (coalesce(include_future, false) OR push_changes.card_ids IS NOT NULL
             OR coalesce(p.effective_date, billrecon._default_effective_date()) <= current_date)
@@ -39,7 +40,7 @@ BEGIN
   LOOP
     SELECT i.name, l.external_id INTO v_psa, v_line
       FROM billrecon.psa_line_items l JOIN billrecon.integrations i ON i.id = l.integration_id
-     WHERE l.id = v_card.line_item_id;
+     WHERE l.id = v_card.line_item_id AND l.removed_at IS NULL;
     INSERT INTO billrecon.change_card_pushes (card_id, attempt, pushed_by, integration, line_item_id, quantity,
                                               effective_date)
     VALUES (v_card.id, v_card.push_attempts + 1, v_role, v_psa, coalesce(v_line, v_card.line_item_external_id),
@@ -55,6 +56,13 @@ BEGIN
       SELECT * INTO v_wb
         FROM billrecon._write_back_quantity(v_psa, v_line, v_card.proposed_qty,
                                             coalesce(v_card.effective_date, billrecon._default_effective_date()), true);
+      IF v_wb.quantity_after IS DISTINCT FROM v_card.proposed_qty THEN
+        RAISE EXCEPTION USING ERRCODE = '55000',
+          MESSAGE = format('the PSA reports quantity %s after the change, not %s', trim_scale(v_wb.quantity_after),
+                           trim_scale(v_card.proposed_qty)),
+          DETAIL = coalesce(v_wb.note, ''),
+          HINT = 'Check the line in the PSA; push_changes() again reads its quantity first and writes only what is missing.';
+      END IF;
       UPDATE billrecon.change_card_pushes a
          SET status = 'pushed', finished_at = clock_timestamp(), quantity_before = v_wb.quantity_before,
              quantity_after = v_wb.quantity_after, reference = v_wb.reference, note = v_wb.note, requests = v_wb.requests

@@ -61,7 +61,8 @@ BEGIN
   IF TG_OP = 'UPDATE' THEN
     SELECT coalesce(v_changed, '{}') || coalesce(array_agg(n.key ORDER BY n.key), '{}') INTO v_changed
       FROM jsonb_each(v_after) n
-     WHERE n.key NOT IN ('updated_at', 'last_run_id')
+     -- Bookkeeping a reconcile run refreshes is not a change anyone made.
+     WHERE n.key NOT IN ('updated_at', 'last_run_id', 'result_id', 'explanation')
        AND n.value IS DISTINCT FROM v_before -> n.key;
     IF cardinality(v_changed) = 0 THEN
       RETURN NULL;   -- nothing a reviewer would call a change
