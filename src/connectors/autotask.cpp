@@ -524,6 +524,12 @@ std::optional<UnitRow> UnitsOn(const SendFn &send, const std::string &base, cons
 	return best;
 }
 
+[[noreturn]] void ThrowServiceGone(const std::string &endpoint) {
+	throw Error(sqlstate::kPrerequisite, "Autotask contract service not found", endpoint + " returned no item.",
+	            "The contract service was removed in Autotask since the last sync; run a full sync and reconcile "
+	            "again.");
+}
+
 [[noreturn]] void ThrowNoUnits(const QuantityChange &change) {
 	throw Error(sqlstate::kPrerequisite, "no Autotask unit period covers the effective date",
 	            "Contract service " + change.line_item_external_id + " of contract " + change.agreement_external_id +
@@ -539,9 +545,18 @@ model::Decimal AutotaskConnector::ReadQuantity(http::Client &client, const Quant
 	CheckAutotaskId("contract service", change.line_item_external_id);
 	const std::string date = ValidDate(change.effective_date, "effective date");
 	const SendFn send = [&](http::Request r) { return Send(client, std::move(r)); };
-	std::optional<UnitRow> row = UnitsOn(send, ResolveBase(client), settings_, change.line_item_external_id, date);
-	if (!row)
+	const std::string &base = ResolveBase(client);
+	std::optional<UnitRow> row = UnitsOn(send, base, settings_, change.line_item_external_id, date);
+	if (!row) {
+		// No units: say so only if the service itself still exists.
+		const std::string path = "/V1.0/ContractServices/" + change.line_item_external_id;
+		http::Response got = send(JsonGet(JoinUrl(base, path), "contract service " + change.line_item_external_id));
+		json::Value root = json::ParseResponse(got.body, "GET " + path);
+		json::Object body(root, json::Where{"GET " + path, "record id " + change.line_item_external_id, ""});
+		if (!body.OptionalObject("item"))
+			ThrowServiceGone("GET " + path);
 		ThrowNoUnits(change);
+	}
 	return row->units;
 }
 
@@ -566,9 +581,7 @@ QuantityChangeResult AutotaskConnector::UpdateQuantity(http::Client &client, con
 	json::Object body(root, json::Where{endpoint, "record id " + change.line_item_external_id, ""});
 	std::optional<json::Object> item = body.OptionalObject("item");
 	if (!item)
-		throw Error(sqlstate::kPrerequisite, "Autotask contract service not found", endpoint + " returned no item.",
-		            "The contract service was removed in Autotask since the last sync; run a full sync and reconcile "
-		            "again.");
+		ThrowServiceGone(endpoint);
 	const std::string contract = item->RequiredId("contractID");
 	if (contract != change.agreement_external_id)
 		throw Error(sqlstate::kPrerequisite, "Autotask contract service belongs to another contract",
@@ -604,8 +617,10 @@ QuantityChangeResult AutotaskConnector::UpdateQuantity(http::Client &client, con
 	if (unit_price)
 		post += ",\"adjustedUnitPrice\":" + unit_price->str();
 	post += "}";
-	http::Response created = send(JsonRequest(http::Method::kPost, JoinUrl(base, "/V1.0/ContractServiceAdjustments"),
-	                                          std::move(post), "adjust units of " + what));
+	http::Request adjust = JsonRequest(http::Method::kPost, JoinUrl(base, "/V1.0/ContractServiceAdjustments"),
+	                                   std::move(post), "adjust units of " + what);
+	adjust.send_once = true;   // the adjustment is a delta: sent twice, it counts twice
+	http::Response created = send(std::move(adjust));
 	// The adjustment exists now: an odd answer must not fail the change.
 	try {
 		if (!Trim(created.body).empty()) {

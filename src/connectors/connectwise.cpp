@@ -591,8 +591,10 @@ QuantityChangeResult ConnectWiseConnector::UpdateQuantity(http::Client &client, 
 		body += ",\"cancelledDate\":\"" + CwDate(*cancelled) + "\"";
 	body += "}";
 	const std::string path = "/finance/agreements/" + change.agreement_external_id + "/additions";
-	http::Response created = client.Send(JsonWrite(http::Method::kPost, JoinUrl(settings_.base_url, path),
-	                                               std::move(body), "add addition replacing " + addition));
+	http::Request create = JsonWrite(http::Method::kPost, JoinUrl(settings_.base_url, path), std::move(body),
+	                                 "add addition replacing " + addition);
+	create.send_once = true;   // a second POST would add a second addition
+	http::Response created = client.Send(std::move(create));
 	result.quantity_after = change.new_quantity;
 	try {
 		json::Value root = json::ParseResponse(created.body, "POST " + path);

@@ -410,9 +410,12 @@ QuantityChangeResult HaloPsaConnector::UpdateQuantity(http::Client &client, cons
 	}
 	body += "]}]";
 
-	http::Response response = client.Send(JsonRequest(http::Method::kPost,
-	                                                  JoinUrl(settings_.base_url, "/api/RecurringInvoice"),
-	                                                  std::move(body), "update quantity of " + reference));
+	http::Request post = JsonRequest(http::Method::kPost, JoinUrl(settings_.base_url, "/api/RecurringInvoice"),
+	                                 std::move(body), "update quantity of " + reference);
+	// Sent once: after an unclear answer push_changes() reads the invoice
+	// again rather than posting it a second time.
+	post.send_once = true;
+	http::Response response = client.Send(std::move(post));
 
 	// The answer usually is the saved invoice; when it is not (or has no
 	// such line), read the invoice again. The write already succeeded, so

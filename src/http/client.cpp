@@ -197,6 +197,9 @@ struct Client::Impl {
 		case Verdict::kRetry: {
 			if (job.retries >= std::max(0, options.max_retries))
 				Fail(job, attempt, c.verdict);
+			if (job.request.send_once && c.verdict == Verdict::kRetry &&
+			    attempt.failure != TransportFailure::kConnect)
+				Fail(job, attempt, c.verdict);
 			long delay;
 			if (c.retry_after_ms)
 				delay = std::min(*c.retry_after_ms, std::max(0L, options.retry_max_delay_ms));

@@ -24,6 +24,12 @@ struct Request {
 	std::string body;            // sent as-is; set a Content-Type header with it
 	// Short name of what is fetched ("companies page 3"), for progress and errors.
 	std::string label;
+	// A write that must not be applied twice (it creates something or adds a
+	// delta): after an answer that leaves open whether the server applied it
+	// (timeout, dropped connection, 408, 5xx) it is not re-sent; the caller
+	// re-reads the server's state instead. Refused connections and 429 are
+	// still retried: the server did not take the request.
+	bool send_once = false;
 };
 
 struct Response {

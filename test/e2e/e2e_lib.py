@@ -34,6 +34,8 @@ except ImportError:  # Debian's python3-psycopg2 lives outside pyenv's path
     import psycopg2.extras
 
 DB_NAME = "billrecon_e2e"
+# Another name keeps parallel runs (two engineers, one cluster) apart.
+DB_NAME = os.environ.get("BILLRECON_E2E_DB") or DB_NAME
 SEED = 44
 CLIENTS = 10
 CW_PAGE = 4          # small pages so every list spans several of them

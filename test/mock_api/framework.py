@@ -39,6 +39,14 @@ FAULT_KINDS = ("status", "rate_limit", "slow", "drop", "malformed", "truncated",
                "unauthorized", "token_revoke")
 PRE_FAULTS = {"status", "rate_limit", "unauthorized"}
 POST_FAULTS = {"drop", "malformed", "truncated", "empty_page", "huge", "loop"}
+# The request is handled (a write takes effect), then the client is told it
+# failed: "status_after" answers `status` (and `body`) instead of the real
+# response; "slow_after" holds the real response back for `delay_s` (a client
+# timeout or a cancelled statement after the change was applied). With "drop"
+# (which also lets the handler run) they test write-backs that must not be
+# applied twice.
+FAULT_KINDS = FAULT_KINDS + ("status_after", "slow_after")
+POST_FAULTS = POST_FAULTS | {"status_after", "slow_after"}
 
 _SECRET_KEY_RE = re.compile(r"secret|password|passwd|private|api[-_]?key|token|credential", re.I)
 _SECRET_HEADER_RE = re.compile(r"secret|password|api[-_]?key|token|cookie|integrationcode", re.I)
@@ -190,6 +198,10 @@ class Fault:
         if self.kind == "status":
             if "status" not in spec:
                 raise ValueError("a status fault needs \"status\"")
+            self.status = int(spec["status"])
+        if self.kind == "status_after":
+            if "status" not in spec:
+                raise ValueError("a status_after fault needs \"status\"")
             self.status = int(spec["status"])
         self.retry_after = spec.get("retry_after")
         self.delay_s = float(spec.get("delay_s", 5))
@@ -779,6 +791,15 @@ class MockApp:
                     resp.body = b + b" " * pad
         elif k == "loop":
             resp = self.on_loop(req, resp)
+        elif k == "status_after":
+            # The handler ran: whatever it changed stays changed.
+            if f.body is not None:
+                resp = Response(f.status, f.body_bytes())
+            else:
+                resp = self.error_response(f.status, "injected HTTP %d after the request was applied" % f.status,
+                                           code="Injected")
+        elif k == "slow_after":
+            time.sleep(f.delay_s)
         return resp
 
     # -- control endpoints -------------------------------------------------------

@@ -611,6 +611,18 @@ TEST_F(AutotaskTest, UpdateRefusals) {
 	EXPECT_EQ(none.message(), "no Autotask unit period covers the effective date");
 	EXPECT_EQ(none.detail(), "Contract service 119 of contract 29684420 has no ContractServiceUnits row whose period "
 	                         "contains 2024-07-01.");
+
+	// Reading first (push_changes' retry check) tells a deleted service from a missing period.
+	script->answers.clear();
+	script->Answer(kUnits, "empty.json");
+	script->Answer(kService119, "contract_service_null.json");
+	billrecon::Error deleted = CatchError([&] { connector->writer()->ReadQuantity(*client, Change("40", "41")); });
+	EXPECT_EQ(deleted.message(), "Autotask contract service not found");
+	script->answers.clear();
+	script->Answer(kUnits, "empty.json");
+	script->Answer(kService119, "contract_service_119.json");
+	billrecon::Error period = CatchError([&] { connector->writer()->ReadQuantity(*client, Change("40", "41")); });
+	EXPECT_EQ(period.message(), "no Autotask unit period covers the effective date");
 }
 
 TEST(AutotaskMapping, PeriodLabelsAndQueryBody) {
