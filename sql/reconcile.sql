@@ -139,6 +139,18 @@ SELECT billrecon.ignore_line_item('L7', 'one-off onboarding fee');
 SELECT billrecon.link_adjustment('L6', 'L5'), billrecon.link_adjustment('L13', 'L1');
 SELECT billrecon.exclude_vendor_product('m365', 'FLOW_FREE', 'free SKU');
 
+-- An account that is no client: ignored, it is neither unmapped nor reported (a mapped one must be unmapped first).
+SELECT billrecon.add_integration('lab', 'ninjaone', 'https://eu.ninjarmm.com', '{"client_id":"a","client_secret":"b"}') > 0 AS lab;
+INSERT INTO billrecon.vendor_accounts (integration_id, external_id, name, first_seen_at, last_seen_at)
+SELECT i.id, 'LAB', 'Bluewave IT - Internal', now(), now() FROM billrecon.integrations i WHERE i.name = 'lab';
+INSERT INTO billrecon.usage_records (integration_id, external_id, account_id, kind, quantity, device_class, device_name,
+                                     first_seen_at, last_seen_at)
+SELECT va.integration_id, 'lab1', va.id, 'device', 1, 'server', 'LAB-01', now(), now()
+  FROM billrecon.vendor_accounts va WHERE va.external_id = 'LAB';
+SELECT billrecon.ignore_vendor_account('ninja', 'N1', 'ours');
+SELECT billrecon.ignore_vendor_account('lab', 'LAB', 'our own lab');
+SELECT vendor_account_id FROM billrecon.unmapped_vendor_accounts ORDER BY 1;
+
 -- Errors first.
 SELECT billrecon.reconcile(NULL);
 
@@ -267,6 +279,7 @@ DELETE FROM billrecon.audit_log;
 UPDATE billrecon.proposed_changes SET status = 'approved';
 RESET ROLE;
 
+SELECT billrecon.unignore_vendor_account('lab', 'LAB') AS unignored, billrecon.unignore_vendor_account('lab', 'LAB') AS again;
 SELECT count(billrecon.drop_integration(name)::text) AS dropped FROM billrecon.integrations;
 SELECT count(*) AS runs_kept FROM billrecon.reconcile_runs;
 SELECT count(*) AS results_kept, count(line_item_id) AS still_linked FROM billrecon.reconcile_results;

@@ -52,6 +52,20 @@ COMMENT ON COLUMN billrecon.client_match_rejections.reason IS 'Why, if given';
 COMMENT ON COLUMN billrecon.client_match_rejections.rejected_by IS 'Role that rejected it';
 COMMENT ON COLUMN billrecon.client_match_rejections.rejected_at IS 'When';
 
+CREATE TABLE billrecon.ignored_vendor_accounts (
+  vendor_account_id bigint PRIMARY KEY REFERENCES billrecon.vendor_accounts (id) ON DELETE CASCADE,
+  reason            text,
+  ignored_by        name NOT NULL DEFAULT current_user,
+  ignored_at        timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE billrecon.ignored_vendor_accounts IS
+  'Vendor accounts that are no client (the MSP''s own tenant or organization, a lab, a "deleted devices" site): never '
+  'suggested, never listed as unmapped, their usage never reported. Set by billrecon.ignore_vendor_account().';
+COMMENT ON COLUMN billrecon.ignored_vendor_accounts.vendor_account_id IS 'The account (billrecon.vendor_accounts.id)';
+COMMENT ON COLUMN billrecon.ignored_vendor_accounts.reason IS 'Why it is ignored';
+COMMENT ON COLUMN billrecon.ignored_vendor_accounts.ignored_by IS 'Role that ignored it';
+COMMENT ON COLUMN billrecon.ignored_vendor_accounts.ignored_at IS 'When';
+
 CREATE VIEW billrecon.client_match_suggestions AS
 SELECT i.name AS integration,
        va.external_id AS vendor_account_id,
@@ -218,9 +232,12 @@ SELECT i.name AS integration, i.kind, va.external_id AS vendor_account_id, va.na
   LEFT JOIN billrecon.client_match_candidates c ON c.vendor_account_id = va.id
  WHERE va.removed_at IS NULL
    AND NOT EXISTS (SELECT 1 FROM billrecon.client_mappings m WHERE m.vendor_account_id = va.id)
+   AND NOT EXISTS (SELECT 1 FROM billrecon.ignored_vendor_accounts g WHERE g.vendor_account_id = va.id)
  GROUP BY i.name, i.kind, va.id, va.external_id, va.name, c.psa_company_id;
 COMMENT ON VIEW billrecon.unmapped_vendor_accounts IS
-  'Vendor accounts not mapped to a PSA company, with the usage they carry: clear these first, their usage cannot be reconciled';
+  'Vendor accounts not mapped to a PSA company (and not ignored), with the usage they carry: clear these first, their '
+  'usage cannot be reconciled. Map them (billrecon.map_client) or, when they are no client, ignore them '
+  '(billrecon.ignore_vendor_account).';
 COMMENT ON COLUMN billrecon.unmapped_vendor_accounts.integration IS 'Vendor integration';
 COMMENT ON COLUMN billrecon.unmapped_vendor_accounts.kind IS 'Its kind';
 COMMENT ON COLUMN billrecon.unmapped_vendor_accounts.vendor_account_id IS 'The vendor''s id of the account';
@@ -228,3 +245,43 @@ COMMENT ON COLUMN billrecon.unmapped_vendor_accounts.vendor_account_name IS 'The
 COMMENT ON COLUMN billrecon.unmapped_vendor_accounts.usage_records IS 'Current usage records of the account';
 COMMENT ON COLUMN billrecon.unmapped_vendor_accounts.usage_quantity IS 'Their total quantity';
 COMMENT ON COLUMN billrecon.unmapped_vendor_accounts.has_suggestion IS 'A suggested match waits in billrecon.client_match_suggestions';
+
+CREATE FUNCTION billrecon.ignore_vendor_account(integration text, vendor_account_id text, reason text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $iva$
+DECLARE
+  v_account bigint := billrecon._vendor_account(integration, vendor_account_id);
+BEGIN
+  IF EXISTS (SELECT 1 FROM billrecon.client_mappings m WHERE m.vendor_account_id = v_account) THEN
+    RAISE EXCEPTION USING ERRCODE = '55000',
+      MESSAGE = format('vendor account "%s" of integration "%s" is mapped to a client', vendor_account_id, integration),
+      DETAIL = 'An ignored account is no client; this one is mapped to one.',
+      HINT = format('SELECT billrecon.unmap_client(%L, %L) first if it really is no client.', integration, vendor_account_id);
+  END IF;
+  DELETE FROM billrecon.client_match_candidates c WHERE c.vendor_account_id = v_account;
+  INSERT INTO billrecon.ignored_vendor_accounts AS g (vendor_account_id, reason)
+  VALUES (v_account, reason)
+  ON CONFLICT ON CONSTRAINT ignored_vendor_accounts_pkey DO UPDATE
+     SET reason = excluded.reason, ignored_by = current_user, ignored_at = now();
+END
+$iva$;
+COMMENT ON FUNCTION billrecon.ignore_vendor_account(text, text, text) IS
+  'Marks a vendor account as no client (the MSP''s own, a lab, a deleted-devices site): it is never suggested, never '
+  'listed as unmapped and its usage is never reported. A mapped account must be unmapped first.';
+
+CREATE FUNCTION billrecon.unignore_vendor_account(integration text, vendor_account_id text)
+RETURNS boolean
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $uva$
+  WITH d AS (
+    DELETE FROM billrecon.ignored_vendor_accounts g
+     WHERE g.vendor_account_id = billrecon._vendor_account(unignore_vendor_account.integration,
+                                                           unignore_vendor_account.vendor_account_id)
+    RETURNING 1)
+  SELECT count(*) > 0 FROM d
+$uva$;
+COMMENT ON FUNCTION billrecon.unignore_vendor_account(text, text) IS
+  'Undoes billrecon.ignore_vendor_account(); returns false when the account was not ignored';

@@ -16,6 +16,7 @@ CREATE TABLE billrecon.reconcile_runs (
   line_count         integer,
   discrepancy_count  integer,
   discrepancy_amount numeric(14, 2),
+  notes              text[] NOT NULL DEFAULT '{}',
   CONSTRAINT reconcile_runs_period CHECK (period BETWEEN period_start AND period_end)
 );
 COMMENT ON TABLE billrecon.reconcile_runs IS
@@ -34,6 +35,8 @@ COMMENT ON COLUMN billrecon.reconcile_runs.run_by IS 'Role that ran it';
 COMMENT ON COLUMN billrecon.reconcile_runs.settings IS 'billrecon.* settings in effect during the run';
 COMMENT ON COLUMN billrecon.reconcile_runs.line_count IS 'Result rows (line items, unmapped accounts, unaccounted usage)';
 COMMENT ON COLUMN billrecon.reconcile_runs.discrepancy_count IS 'Rows that are discrepancies (see billrecon.discrepancies)';
+COMMENT ON COLUMN billrecon.reconcile_runs.notes IS
+  'What to keep in mind reading the run: integrations whose data is failed, stale or missing, no lines in force';
 COMMENT ON COLUMN billrecon.reconcile_runs.discrepancy_amount IS
   'Sum of the discrepancies'' amounts (positive = under-billed revenue, negative = over-billed)';
 CREATE INDEX reconcile_runs_period ON billrecon.reconcile_runs (period_start, id);
@@ -114,6 +117,7 @@ CREATE TABLE billrecon.reconcile_results (
   counted_source         text CHECK (counted_source IN ('hard', 'estimated')),
   price_source           text CHECK (price_source IN ('hard', 'estimated')),
   estimate_basis         text,
+  input_warning          text,
   explanation            text
 );
 CREATE INDEX reconcile_results_run ON billrecon.reconcile_results (run_id, psa_company_id);
@@ -187,6 +191,8 @@ COMMENT ON COLUMN billrecon.reconcile_results.counted_source IS
   'hard (synced usage counted by a rule) or estimated (a manual line compared with an integration)';
 COMMENT ON COLUMN billrecon.reconcile_results.price_source IS 'hard (the line''s price) or estimated (see estimate_basis)';
 COMMENT ON COLUMN billrecon.reconcile_results.estimate_basis IS 'What was estimated and from what, in words';
+COMMENT ON COLUMN billrecon.reconcile_results.input_warning IS
+  'Why the row''s inputs may be unreliable: its integration''s (or the PSA''s) last sync failed, is stale or never ran';
 COMMENT ON COLUMN billrecon.reconcile_results.explanation IS 'The row''s numbers and reasoning in one sentence';
 
 CREATE TABLE billrecon.reconcile_run_clients (

@@ -65,6 +65,52 @@ AS $set$
 $set$;
 COMMENT ON FUNCTION billrecon._reconcile_settings() IS 'Internal: the billrecon.* settings recorded with a reconcile run';
 
+-- A write-back that replaced a line (ConnectWise: the old addition ends, a
+-- new one carries the quantity) hands the old line's own rule, note and
+-- ignore flag to the new line once a sync has brought it in, so the review
+-- done on the line stays with it.
+CREATE FUNCTION billrecon._carry_over_replaced_lines()
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $co$
+DECLARE
+  v_n integer;
+  v_total integer := 0;
+BEGIN
+  CREATE TEMP TABLE IF NOT EXISTS billrecon_replaced_lines (old_id bigint, new_id bigint) ON COMMIT DROP;
+  TRUNCATE pg_temp.billrecon_replaced_lines;
+  INSERT INTO pg_temp.billrecon_replaced_lines
+  SELECT DISTINCT p.line_item_id, nl.id
+    FROM billrecon.proposed_changes p
+    JOIN billrecon.psa_line_items nl ON nl.integration_id = p.psa_integration_id AND nl.external_id = p.push_reference
+         AND nl.removed_at IS NULL
+   WHERE p.status = 'pushed' AND p.line_item_id IS NOT NULL AND p.push_reference IS NOT NULL
+     AND p.push_reference <> p.line_item_external_id;
+  INSERT INTO billrecon.service_rules (line_item_id, integration_id, mode, filters, multiplier, round_up, source, preset_id)
+  SELECT x.new_id, r.integration_id, r.mode, r.filters, r.multiplier, r.round_up, r.source, r.preset_id
+    FROM pg_temp.billrecon_replaced_lines x JOIN billrecon.service_rules r ON r.line_item_id = x.old_id
+  ON CONFLICT (line_item_id) WHERE line_item_id IS NOT NULL DO NOTHING;
+  GET DIAGNOSTICS v_n = ROW_COUNT;
+  v_total := v_total + v_n;
+  INSERT INTO billrecon.line_item_notes (line_item_id, note, tags, updated_by)
+  SELECT x.new_id, n.note, n.tags, n.updated_by
+    FROM pg_temp.billrecon_replaced_lines x JOIN billrecon.line_item_notes n ON n.line_item_id = x.old_id
+  ON CONFLICT ON CONSTRAINT line_item_notes_pkey DO NOTHING;
+  GET DIAGNOSTICS v_n = ROW_COUNT;
+  v_total := v_total + v_n;
+  INSERT INTO billrecon.ignored_line_items (line_item_id, reason, ignored_by)
+  SELECT x.new_id, g.reason, g.ignored_by
+    FROM pg_temp.billrecon_replaced_lines x JOIN billrecon.ignored_line_items g ON g.line_item_id = x.old_id
+  ON CONFLICT ON CONSTRAINT ignored_line_items_pkey DO NOTHING;
+  GET DIAGNOSTICS v_n = ROW_COUNT;
+  RETURN v_total + v_n;
+END
+$co$;
+COMMENT ON FUNCTION billrecon._carry_over_replaced_lines() IS
+  'Internal: gives a line that replaced another through a write-back the old line''s own rule, note and ignore flag '
+  '(called by billrecon.reconcile())';
+
 CREATE FUNCTION billrecon.reconcile(period date DEFAULT current_date)
 RETURNS bigint
 LANGUAGE plpgsql
@@ -80,6 +126,7 @@ DECLARE
   v_lines integer;
   v_count integer;
   v_amount numeric;
+  v_notes text[];
 BEGIN
   IF reconcile.period IS NULL THEN
     RAISE EXCEPTION USING ERRCODE = '22004', MESSAGE = 'period must not be null',
@@ -88,6 +135,7 @@ BEGIN
   END IF;
   v_psa := billrecon._default_psa();
   SELECT i.name INTO v_psa_name FROM billrecon.integrations i WHERE i.id = v_psa;
+  PERFORM billrecon._carry_over_replaced_lines();
   v_start := date_trunc('month', reconcile.period)::date;
   v_end := (v_start + interval '1 month' - interval '1 day')::date;
 
@@ -257,7 +305,8 @@ BEGIN
      SET type = 'unmapped'
    WHERE t.run_id = v_run AND t.state = 'unmapped';
 
-  -- 5. Usage of vendor accounts mapped to no client: unmapped, per account and kind.
+  -- 5. Usage of vendor accounts mapped to no client (and not ignored as no
+  --    client): unmapped, per account and kind.
   INSERT INTO billrecon.reconcile_results (
     run_id, row_kind, state, type, integration_id, integration, vendor_account_id, vendor_account_external_id,
     vendor_account, usage_kind, product, counted_qty, counted_source, example_usage_id)
@@ -270,6 +319,7 @@ BEGIN
     JOIN billrecon.usage_records u ON u.account_id = va.id AND u.removed_at IS NULL
    WHERE va.removed_at IS NULL
      AND NOT EXISTS (SELECT 1 FROM billrecon.client_mappings m WHERE m.vendor_account_id = va.id)
+     AND NOT EXISTS (SELECT 1 FROM billrecon.ignored_vendor_accounts g WHERE g.vendor_account_id = va.id)
      AND NOT billrecon._usage_excluded(u)
    GROUP BY i.id, i.name, va.id, va.external_id, va.name, u.kind
   HAVING sum(billrecon._usage_quantity(u)) > 0;
@@ -384,6 +434,38 @@ BEGIN
    WHERE c.id IN (SELECT x.psa_company_id FROM billrecon.reconcile_results x WHERE x.run_id = v_run)
    GROUP BY c.id, c.external_id, c.name;
 
+  -- Inputs that may be unreliable: said once in a WARNING and the run's
+  -- notes, and on every row that depends on them.
+  UPDATE billrecon.reconcile_results t
+     SET input_warning = w.warning
+    FROM (SELECT x.id,
+                 string_agg(format('%s is %s: %s', i.integration, i.status,
+                                   coalesce(s.status_reason, 'no sync')), '; ' ORDER BY i.integration) AS warning
+            FROM billrecon.reconcile_results x
+            JOIN billrecon.reconcile_run_inputs i ON i.run_id = v_run AND i.status <> 'green'
+                 AND (i.integration_id = x.integration_id OR (x.row_kind = 'line' AND i.integration_id = v_psa))
+            LEFT JOIN billrecon.integration_status s ON s.integration = i.integration
+           WHERE x.run_id = v_run
+           GROUP BY x.id) w
+   WHERE t.id = w.id;
+  SELECT array_agg(format('%s (%s) is %s: %s', i.integration, i.kind, i.status,
+                          coalesce(s.status_reason, 'no sync')) ORDER BY i.integration)
+    INTO v_notes
+    FROM billrecon.reconcile_run_inputs i
+    LEFT JOIN billrecon.integration_status s ON s.integration = i.integration
+   WHERE i.run_id = v_run AND i.status <> 'green';
+  IF NOT EXISTS (SELECT 1 FROM billrecon.reconcile_results x WHERE x.run_id = v_run AND x.row_kind = 'line') THEN
+    v_notes := coalesce(v_notes, '{}') ||
+               format('no line item of %s is in force on %s: nothing billed to compare (has it been synced?)',
+                      v_psa_name, v_end);
+  END IF;
+  IF v_notes IS NOT NULL AND cardinality(v_notes) > 0 THEN
+    RAISE WARNING 'reconcile run % used data that may be incomplete', v_run
+      USING DETAIL = array_to_string(v_notes, E'\n'),
+            HINT = 'Sync the integrations named (billrecon.sync or billrecon.sync_async) and reconcile again; '
+                   'the affected rows say so in input_warning.';
+  END IF;
+
   PERFORM billrecon._explain_results(v_run);
 
   SELECT count(*),
@@ -393,7 +475,7 @@ BEGIN
     FROM billrecon.reconcile_results x WHERE x.run_id = v_run;
   UPDATE billrecon.reconcile_runs
      SET finished_at = clock_timestamp(), line_count = v_lines, discrepancy_count = v_count,
-         discrepancy_amount = v_amount
+         discrepancy_amount = v_amount, notes = coalesce(v_notes, '{}')
    WHERE id = v_run;
 
   PERFORM billrecon._raise_change_cards(v_run);
@@ -474,7 +556,7 @@ AS $exp$
                 t.integration,
                 CASE WHEN t.amount IS NULL THEN 'unbilled usage, price unknown'
                      ELSE format('about %s a month of unbilled usage at %s each', t.amount, trim_scale(t.unit_price)) END)
-     END
+     END || coalesce(' Caution: ' || t.input_warning || '.', '')
    WHERE t.run_id = _explain_results.run_id
 $exp$;
 COMMENT ON FUNCTION billrecon._explain_results(bigint) IS 'Internal: writes the explanation of every result row of a run';

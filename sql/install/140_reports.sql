@@ -42,6 +42,7 @@ SELECT t.run_id,
        t.price_source,
        t.cycle_source,
        t.estimate_basis,
+       t.input_warning,
        t.explanation,
        t.row_kind,
        t.usage_kind,
@@ -61,7 +62,7 @@ CREATE VIEW billrecon.discrepancies AS
 SELECT l.run_id, l.psa_company_id, l.company, l.agreement_id, l.line_item_id, l.product, l.integration, l.mode,
        l.invoiced_qty, l.counted_qty, l.unit_price, l.variance, l.amount, l.type,
        l.monthly_amount, l.expected_qty, l.multiplier, l.agreement, l.product_name, l.billing_cycle,
-       l.invoiced_source, l.counted_source, l.price_source, l.estimate_basis, l.explanation,
+       l.invoiced_source, l.counted_source, l.price_source, l.estimate_basis, l.input_warning, l.explanation,
        l.vendor_account_id, l.vendor_account, l.usage_kind, l.period_start, l.result_id
   FROM billrecon.reconciled_lines l
  WHERE billrecon._is_discrepancy(l.type, l.variance);

@@ -89,6 +89,8 @@ CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON billrecon.client_mappin
   FOR EACH ROW EXECUTE FUNCTION billrecon._audit_row();
 CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON billrecon.client_match_rejections
   FOR EACH ROW EXECUTE FUNCTION billrecon._audit_row();
+CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON billrecon.ignored_vendor_accounts
+  FOR EACH ROW EXECUTE FUNCTION billrecon._audit_row();
 CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON billrecon.service_rules
   FOR EACH ROW EXECUTE FUNCTION billrecon._audit_row();
 CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON billrecon.ignored_line_items

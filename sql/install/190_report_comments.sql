@@ -67,6 +67,7 @@ INSERT INTO billrecon_view_column_comments (view_name, column_name, comment) VAL
   (NULL, 'cycle_source', 'hard, or estimated when the cycle or the agreement start is unknown'),
   (NULL, 'estimate_basis', 'What was estimated and from what'),
   (NULL, 'explanation', 'The numbers and reasoning in one sentence'),
+  (NULL, 'input_warning', 'Why the inputs may be unreliable (an integration failed, stale or never synced), else null'),
   (NULL, 'vendor_account_id', 'The vendor''s id of the account'),
   (NULL, 'vendor_account', 'Vendor account name'),
   (NULL, 'group_line_item_id', 'The line carrying the variance of this line''s group'),

@@ -10,6 +10,7 @@ GRANT SELECT ON billrecon.integrations, billrecon.sync_runs, billrecon.sync_run_
                 billrecon.vendor_accounts, billrecon.usage_records,
                 billrecon.integration_status, billrecon.sync_history
   TO billrecon_reader;
+GRANT SELECT ON billrecon.ignored_vendor_accounts TO billrecon_reader;
 GRANT SELECT ON billrecon.client_mappings, billrecon.client_match_candidates, billrecon.client_match_rejections,
                 billrecon.client_match_suggestions, billrecon.unmapped_vendor_accounts,
                 billrecon.rule_presets, billrecon.service_rules, billrecon.ignored_line_items,
@@ -25,6 +26,7 @@ GRANT EXECUTE ON FUNCTION billrecon.sync(text, text), billrecon.import_usage_csv
 
 -- Operator: mapping (the functions run with the caller's rights and check
 -- their input; the tables are the operator's to change through them).
+GRANT INSERT, UPDATE, DELETE ON billrecon.ignored_vendor_accounts TO billrecon_operator;
 GRANT INSERT, UPDATE, DELETE ON billrecon.client_mappings, billrecon.client_match_candidates,
                                 billrecon.client_match_rejections, billrecon.service_rules,
                                 billrecon.ignored_line_items, billrecon.excluded_vendor_products,
@@ -36,6 +38,8 @@ GRANT EXECUTE ON FUNCTION billrecon.suggest_client_matches(),
                           billrecon.map_client(text, text, text),
                           billrecon.unmap_client(text, text),
                           billrecon.reject_client_match(text, text, text, text),
+                          billrecon.ignore_vendor_account(text, text, text),
+                          billrecon.unignore_vendor_account(text, text),
                           billrecon.map_line_item(text, text, text, jsonb, numeric),
                           billrecon.map_product(text, text, text, jsonb, numeric),
                           billrecon.delete_rule(bigint),
@@ -131,6 +135,7 @@ SELECT pg_catalog.pg_extension_config_dump('billrecon.usage_records_id_seq', '')
 SELECT pg_catalog.pg_extension_config_dump('billrecon.client_mappings', '');
 SELECT pg_catalog.pg_extension_config_dump('billrecon.client_match_candidates', '');
 SELECT pg_catalog.pg_extension_config_dump('billrecon.client_match_rejections', '');
+SELECT pg_catalog.pg_extension_config_dump('billrecon.ignored_vendor_accounts', '');
 SELECT pg_catalog.pg_extension_config_dump('billrecon.rule_presets', 'WHERE NOT builtin');
 SELECT pg_catalog.pg_extension_config_dump('billrecon.rule_presets_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('billrecon.service_rules', '');

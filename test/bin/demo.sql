@@ -9,8 +9,12 @@
 \echo '==> CREATE EXTENSION billrecon'
 CREATE EXTENSION billrecon;
 
--- The mocks speak plain http on 127.0.0.1; real vendors need https.
+-- The mocks speak plain http on 127.0.0.1; real vendors need https. The
+-- database setting is for the background sync workers, which start their own
+-- sessions.
 SET billrecon.allow_http = on;
+SELECT current_database() AS demo_db \gset
+ALTER DATABASE :"demo_db" SET billrecon.allow_http = on;
 
 \echo
 \echo '==> integrations: ConnectWise (the default PSA), NinjaOne and Datto RMM (devices), Partner Center,'
@@ -248,3 +252,61 @@ SELECT left(d.company, 30) AS client, d.line_item_id AS line, d.product, d.expec
        AND c.status IN ('pending', 'approved', 'failed')
  WHERE d.run_id = :run2 AND d.type IN ('calculated', 'estimated')
  ORDER BY abs(d.amount) DESC, d.line_item_id;
+
+\echo
+\echo '==> keep it fresh: an hourly quick sync through pg_cron, and one sync queued now for the background workers'
+\echo '    pg_cron lives in database "postgres" on this cluster (cron.database_name): from this database'
+\echo '    billrecon.schedule_sync() answers with the exact statement to run there'
+DO $sched$
+DECLARE
+  v_msg text;
+  v_hint text;
+BEGIN
+  PERFORM billrecon.schedule_sync('0 * * * *', NULL, 'quick');
+  RAISE NOTICE 'scheduled from this database';
+EXCEPTION WHEN object_not_in_prerequisite_state THEN
+  GET STACKED DIAGNOSTICS v_msg = MESSAGE_TEXT, v_hint = PG_EXCEPTION_HINT;
+  RAISE NOTICE '%', v_msg USING HINT = v_hint;
+END
+$sched$;
+\c postgres
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pg_cron;
+RESET client_min_messages;
+SELECT cron.schedule_in_database('billrecon sync all quick in ' || :'demo_db', '0 * * * *',
+                                 $$SELECT billrecon.sync_async(NULL, 'quick')$$, :'demo_db') > 0 AS scheduled;
+SELECT jobname, schedule, command, database FROM cron.job WHERE jobname LIKE 'billrecon sync%';
+\c :demo_db
+SELECT billrecon.sync_async(NULL, 'full') AS job \gset
+SELECT set_config('demo.job', :'job', false) IS NOT NULL AS noted \gset
+\echo '    queued job' :job '- its progress, as the workers fill it in (billrecon.sync_jobs):'
+SELECT pg_sleep(0.3);
+SELECT job_id, integration, status, phase, pages, records, round(extract(epoch FROM elapsed)::numeric, 2) AS seconds
+  FROM billrecon.sync_jobs WHERE job_id = :job ORDER BY task_id;
+SELECT pg_sleep(1.5);
+SELECT job_id, integration, status, phase, pages, records, round(extract(epoch FROM elapsed)::numeric, 2) AS seconds
+  FROM billrecon.sync_jobs WHERE job_id = :job ORDER BY task_id;
+DO $wait$
+BEGIN
+  FOR i IN 1..600 LOOP
+    EXIT WHEN NOT EXISTS (SELECT 1 FROM billrecon.sync_jobs j WHERE j.job_id = current_setting('demo.job')::bigint
+                                                               AND j.status IN ('queued', 'running'));
+    PERFORM pg_sleep(0.1);
+  END LOOP;
+END
+$wait$;
+SELECT job_id, integration, status, pages, records, round(extract(epoch FROM elapsed)::numeric, 2) AS seconds, error
+  FROM billrecon.sync_jobs WHERE job_id = :job ORDER BY task_id;
+
+\echo
+\echo '==> this month, after the changes: the clients with the most money in question, and the detail of the first'
+SELECT billrecon.reconcile() AS run3 \gset
+SELECT left(company, 30) AS client, seat_count AS seats, discrepancy_count AS discrepancies, discrepancy_amount AS amount,
+       absolute_amount, worst_integration_status AS health
+  FROM billrecon.reconciled_invoices WHERE run_id = :run3 ORDER BY absolute_amount DESC, company LIMIT 5;
+SELECT psa_company_id AS top_client FROM billrecon.reconciled_invoices WHERE run_id = :run3
+ ORDER BY absolute_amount DESC, company LIMIT 1 \gset
+SELECT coalesce(line_item_id, '-') AS line, :what AS product, type, invoiced_qty AS billed, counted_qty AS counted,
+       variance, amount, explanation
+  FROM billrecon.discrepancies WHERE run_id = :run3 AND psa_company_id = :'top_client'
+ ORDER BY abs(amount) DESC NULLS LAST, line_item_id;

@@ -66,7 +66,9 @@ const char *kVendorIntegrations =
     "SELECT i.id::text FROM billrecon.integrations i WHERE i.side = 'vendor' AND i.enabled ORDER BY i.id";
 const char *kVendorAccounts =
     "SELECT va.id::text, va.name, array_to_string(va.domains, E'\\n')"
-    "  FROM billrecon.vendor_accounts va WHERE va.integration_id = $1 AND va.removed_at IS NULL ORDER BY va.id";
+    "  FROM billrecon.vendor_accounts va WHERE va.integration_id = $1 AND va.removed_at IS NULL"
+    "   AND NOT EXISTS (SELECT 1 FROM billrecon.ignored_vendor_accounts g WHERE g.vendor_account_id = va.id)"
+    " ORDER BY va.id";
 const char *kMapped =
     "SELECT m.vendor_account_id::text, m.psa_company_id::text FROM billrecon.client_mappings m"
     "  JOIN billrecon.vendor_accounts va ON va.id = m.vendor_account_id WHERE va.integration_id = $1";

@@ -1,0 +1,125 @@
+"""billrecon.reconcile() on the generated MSP (ConnectWise + NinjaOne, mapped
+from the generator's ground truth, rules from the presets): properties that
+must hold whatever the data — every number re-derived independently, a
+client's total is the sum of its lines, re-running on unchanged data gives the
+same results — and the bad-input rules (an integration red or never synced, a
+month with nothing in force: reconcile still runs and says so)."""
+
+import decimal
+
+from e2e_lib import KindTestCase
+from test_push_changes import PushChanges
+
+D = decimal.Decimal
+CENT = D("0.01")
+
+
+def money(x):
+    return x.quantize(CENT, rounding=decimal.ROUND_HALF_EVEN) if x is not None else None
+
+
+class ReconcileProperties(PushChanges, KindTestCase):
+    KIND = "connectwise"
+    TRUTH = "psa_company_id"
+
+    def results(self, run):
+        return self.q("SELECT * FROM billrecon.reconcile_results WHERE run_id = %s ORDER BY id", (run,))
+
+    def test_every_number_is_rederived_and_totals_add_up(self):
+        run = self.prepare()
+        rows = self.results(run)
+        self.assertTrue(any(r["type"] == "calculated" and r["variance"] != 0 for r in rows))
+        groups = {}
+        for r in rows:
+            if r["state"] != "reconciled":
+                continue
+            groups.setdefault((r["psa_company_id"], r["rule_id"], r["integration_id"]), []).append(r)
+        for key, lines in groups.items():
+            reporting = [r for r in lines if r["counted_qty"] is not None]
+            self.assertEqual(len(reporting), 1, "one line of a group carries its variance: %r" % (key,))
+            rep = reporting[0]
+            latest = max(lines, key=lambda r: (r["effective_date"] is not None, r["effective_date"], r["line_item_id"]))
+            self.assertEqual(rep["id"], latest["id"], "the variance is on the line with the latest effective date")
+            expected = sum((r["invoiced_qty"] + r["adjustment_qty"]) * r["multiplier"] for r in lines)
+            self.assertEqual(rep["expected_qty"], expected)
+            self.assertEqual(rep["variance"], rep["counted_qty"] - expected)
+            for r in lines:
+                if r is not rep:
+                    self.assertEqual(r["variance"], 0)
+            if rep["unit_price"] is not None:
+                self.assertEqual(rep["amount"], money(rep["variance"] / rep["multiplier"] * rep["unit_price"]))
+            # Counted independently: the client's mapped NinjaOne devices of the rule's classes.
+            classes = (rep["filters"] or {}).get("device_class")
+            if rep["mode"] == "asset" and classes and set(rep["filters"]) == {"device_class"}:
+                n = self.scalar("""SELECT count(*) FROM billrecon.usage_records u
+                                     JOIN billrecon.client_mappings m ON m.vendor_account_id = u.account_id
+                                    WHERE m.psa_company_id = %s AND u.integration_id = %s AND u.removed_at IS NULL
+                                      AND u.kind = 'device' AND u.device_class = ANY (%s)""",
+                                (rep["psa_company_id"], rep["integration_id"], classes))
+                self.assertEqual(rep["counted_qty"], n, "counted devices of %s" % rep["line_item_external_id"])
+        # A client's amount is the sum of its discrepancies' amounts; the run's, the sum of all.
+        for inv in self.q("SELECT * FROM billrecon.reconciled_invoices WHERE run_id = %s", (run,)):
+            lines = self.q("SELECT amount FROM billrecon.discrepancies WHERE run_id = %s AND psa_company_id = %s",
+                           (run, inv["psa_company_id"]))
+            self.assertEqual(inv["discrepancy_amount"], sum((l["amount"] or 0) for l in lines))
+            self.assertEqual(inv["discrepancy_count"], len(lines))
+        total = self.scalar("SELECT coalesce(sum(amount), 0) FROM billrecon.discrepancies WHERE run_id = %s", (run,))
+        self.assertEqual(self.scalar("SELECT discrepancy_amount FROM billrecon.reconcile_runs WHERE id = %s", (run,)),
+                         total)
+        # Monthly normalization.
+        for r in rows:
+            if r["amount"] is not None and r["billing_cycle"] in ("quarterly", "annual"):
+                months = 3 if r["billing_cycle"] == "quarterly" else 12
+                self.assertEqual(r["monthly_amount"], (r["amount"] / months).quantize(CENT, decimal.ROUND_HALF_UP)
+                                 if r["amount"] >= 0 else -((-r["amount"]) / months).quantize(CENT, decimal.ROUND_HALF_UP))
+
+    def test_reconciling_unchanged_data_again_gives_the_same_results(self):
+        first = self.prepare()
+        second = self.scalar("SELECT billrecon.reconcile()")
+        skip = {"id", "run_id", "example_usage_id"}
+        a = [{k: v for k, v in r.items() if k not in skip} for r in self.results(first)]
+        b = [{k: v for k, v in r.items() if k not in skip} for r in self.results(second)]
+        key = lambda r: (str(r["row_kind"]), str(r["line_item_external_id"]), str(r["vendor_account_external_id"]),
+                         str(r["company_external_id"]), str(r["integration"]), str(r["product"]))
+        self.assertEqual(sorted(a, key=key), sorted(b, key=key))
+        # And no card is raised twice.
+        dup = self.scalar("""SELECT count(*) FROM (SELECT line_item_id FROM billrecon.proposed_changes
+                                                     WHERE kind = 'quantity' AND status = 'pending'
+                                                       AND psa_integration_id = %s
+                                                     GROUP BY line_item_id HAVING count(*) > 1) d""", (self.psa_id,))
+        self.assertEqual(dup, 0)
+
+    def test_a_red_integration_and_an_empty_month_are_said_not_hidden(self):
+        self.map_clients()
+        self.scalar("SELECT billrecon.apply_presets(%s)", (self.nj,))
+        self.nj_mock = self.mocks.nj
+        self.nj_mock.fault(kind="status", status=500, match="/v2/")
+        self.execute("SELECT billrecon.update_integration(%s, options => %s::jsonb)",
+                     (self.nj, '{"max_retries": 0, "page_size": 1000}'))
+        self.assert_failed(self.sync(self.nj, "full"))
+        del self.conn.notices[:]
+        run = self.scalar("SELECT billrecon.reconcile()")
+        notice = " ".join(self.conn.notices)
+        self.assertRegex(notice, "WARNING:  reconcile run %d used data that may be incomplete" % run)
+        self.assertIn(self.nj, notice)
+        notes = self.scalar("SELECT notes FROM billrecon.reconcile_runs WHERE id = %s", (run,))
+        self.assertTrue(any(self.nj in n and "red" in n for n in notes), notes)
+        flagged = self.q("""SELECT input_warning, explanation FROM billrecon.reconcile_results
+                             WHERE run_id = %s AND integration = %s AND state = 'reconciled'""", (run, self.nj))
+        self.assertTrue(flagged)
+        self.assertTrue(all("red" in r["input_warning"] and "Caution" in r["explanation"] for r in flagged))
+        # The previous data is still what is counted: a failed sync changed nothing.
+        self.assertTrue(any(r["explanation"].startswith("Counted") for r in flagged))
+
+        del self.conn.notices[:]
+        empty = self.scalar("SELECT billrecon.reconcile('1990-01-15')")
+        notice = " ".join(self.conn.notices)
+        self.assertRegex(notice, "no line item of %s is in force on 1990-01-31" % self.psa)
+        self.assertEqual(self.scalar("SELECT count(*) FROM billrecon.reconcile_results WHERE run_id = %s "
+                                     "AND row_kind = 'line'", (empty,)), 0)
+
+
+# The fixture comes from PushChanges; its own tests run in test_push_changes.
+for _name in dir(PushChanges):
+    if _name.startswith("test_"):
+        setattr(ReconcileProperties, _name, None)
