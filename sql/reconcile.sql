@@ -254,6 +254,17 @@ SELECT psa_company_id, company, last_run_id = :run3 AS last_is_run3, previous_ru
        last_discrepancy_amount, previous_discrepancy_amount, amount_change, seat_change
   FROM billrecon.reconcile_run_comparison ORDER BY psa_company_id;
 
+-- One client again, quickly: the same numbers for it, nothing of the others, last_run_id() still the full run.
+SELECT billrecon.reconcile('2026-10-21', '101') AS one \gset
+SELECT client_external_id, line_count FROM billrecon.reconcile_runs WHERE id = :one;
+SELECT count(*) AS same_rows FROM billrecon.reconcile_results a JOIN billrecon.reconcile_results b
+    ON b.run_id = :run3 AND b.line_item_external_id = a.line_item_external_id
+   AND b.variance IS NOT DISTINCT FROM a.variance AND b.amount IS NOT DISTINCT FROM a.amount
+ WHERE a.run_id = :one;
+SELECT DISTINCT company FROM billrecon.reconcile_results WHERE run_id = :one;
+SELECT billrecon.last_run_id() = :run3 AS last_full_run;
+SELECT billrecon.reconcile('2026-10-21', '999');
+
 -- Runs of other months: November adds L11 (a server from November 1).
 SELECT billrecon.reconcile('2026-11-03') AS nov \gset
 SELECT line_item_id, expected_qty, counted_qty, variance, amount FROM billrecon.reconciled_lines
@@ -273,7 +284,7 @@ SELECT billrecon.approve(ARRAY[:first_card]);
 SELECT billrecon.reconcile();
 RESET ROLE;
 SET ROLE billrecon_operator;
-SELECT billrecon.dismiss(ARRAY(SELECT card_id FROM billrecon.change_cards WHERE line_item_id = 'L2'), 'operator says no');
+SELECT billrecon.dismiss(ARRAY(SELECT card_id FROM billrecon.change_cards WHERE line_item_id = 'L3'), 'operator says no');
 SELECT role, changed FROM billrecon.audit_log ORDER BY id DESC LIMIT 1;
 DELETE FROM billrecon.audit_log;
 UPDATE billrecon.proposed_changes SET status = 'approved';

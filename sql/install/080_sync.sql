@@ -51,7 +51,8 @@ COMMENT ON FUNCTION billrecon._acting_role() IS
   'Internal: the role the caller acts as (SET ROLE included), also inside SECURITY DEFINER functions: the name '
   'written to audit and run rows';
 
-CREATE VIEW billrecon.integration_status AS
+-- Health without the row counts: cheap enough for every reconcile run.
+CREATE VIEW billrecon._integration_health AS
 WITH last_run AS (
   SELECT DISTINCT ON (r.integration_id) r.*
     FROM billrecon.sync_runs r
@@ -64,21 +65,9 @@ WITH last_run AS (
    GROUP BY r.integration_id
 ), settings AS (
   SELECT coalesce(nullif(current_setting('billrecon.stale_after', true), ''), '24h')::interval AS stale_after
-), counts AS (
-  SELECT i.id AS integration_id,
-         CASE WHEN i.side = 'psa' THEN
-           (SELECT count(*) FROM billrecon.psa_companies c WHERE c.integration_id = i.id AND c.removed_at IS NULL)
-         ELSE
-           (SELECT count(*) FROM billrecon.vendor_accounts a WHERE a.integration_id = i.id AND a.removed_at IS NULL)
-         END AS accounts,
-         CASE WHEN i.side = 'psa' THEN
-           (SELECT count(*) FROM billrecon.psa_line_items l WHERE l.integration_id = i.id AND l.removed_at IS NULL)
-         ELSE
-           (SELECT count(*) FROM billrecon.usage_records u WHERE u.integration_id = i.id AND u.removed_at IS NULL)
-         END AS items
-    FROM billrecon.integrations i
 )
-SELECT i.name AS integration,
+SELECT i.id AS integration_id,
+       i.name AS integration,
        i.kind,
        CASE
          WHEN lr.id IS NULL THEN 'yellow'
@@ -106,14 +95,42 @@ SELECT i.name AS integration,
        lr.id AS last_run_id,
        i.side,
        i.enabled,
-       i.is_default_psa,
-       c.accounts,
-       c.items
+       i.is_default_psa
   FROM billrecon.integrations i
   CROSS JOIN settings s
   LEFT JOIN last_run lr ON lr.integration_id = i.id
-  LEFT JOIN last_success ls ON ls.integration_id = i.id
-  LEFT JOIN counts c ON c.integration_id = i.id;
+  LEFT JOIN last_success ls ON ls.integration_id = i.id;
+COMMENT ON VIEW billrecon._integration_health IS
+  'Internal: billrecon.integration_status without its row counts (what reconcile records about its inputs)';
+COMMENT ON COLUMN billrecon._integration_health.integration_id IS 'billrecon.integrations.id';
+COMMENT ON COLUMN billrecon._integration_health.integration IS 'Integration name';
+COMMENT ON COLUMN billrecon._integration_health.kind IS 'Integration kind';
+COMMENT ON COLUMN billrecon._integration_health.status IS 'green, yellow or red (see billrecon.integration_status)';
+COMMENT ON COLUMN billrecon._integration_health.last_success_at IS 'When the last successful sync finished';
+COMMENT ON COLUMN billrecon._integration_health.last_error IS 'Error of the last sync when it failed';
+COMMENT ON COLUMN billrecon._integration_health.status_reason IS 'Why the status is what it is';
+COMMENT ON COLUMN billrecon._integration_health.last_sync_at IS 'When the last finished sync ended';
+COMMENT ON COLUMN billrecon._integration_health.last_sync_status IS 'Outcome of the last finished sync';
+COMMENT ON COLUMN billrecon._integration_health.last_sync_mode IS 'Mode of the last finished sync';
+COMMENT ON COLUMN billrecon._integration_health.last_run_id IS 'billrecon.sync_runs.id of the last finished sync';
+COMMENT ON COLUMN billrecon._integration_health.side IS 'psa or vendor';
+COMMENT ON COLUMN billrecon._integration_health.enabled IS 'Whether the integration is enabled';
+COMMENT ON COLUMN billrecon._integration_health.is_default_psa IS 'The PSA that is reconciled';
+
+CREATE VIEW billrecon.integration_status AS
+SELECT h.integration, h.kind, h.status, h.last_success_at, h.last_error, h.status_reason, h.last_sync_at,
+       h.last_sync_status, h.last_sync_mode, h.last_run_id, h.side, h.enabled, h.is_default_psa,
+       CASE WHEN h.side = 'psa' THEN
+         (SELECT count(*) FROM billrecon.psa_companies c WHERE c.integration_id = h.integration_id AND c.removed_at IS NULL)
+       ELSE
+         (SELECT count(*) FROM billrecon.vendor_accounts a WHERE a.integration_id = h.integration_id AND a.removed_at IS NULL)
+       END AS accounts,
+       CASE WHEN h.side = 'psa' THEN
+         (SELECT count(*) FROM billrecon.psa_line_items l WHERE l.integration_id = h.integration_id AND l.removed_at IS NULL)
+       ELSE
+         (SELECT count(*) FROM billrecon.usage_records u WHERE u.integration_id = h.integration_id AND u.removed_at IS NULL)
+       END AS items
+  FROM billrecon._integration_health h;
 COMMENT ON VIEW billrecon.integration_status IS
   'Health of every integration: green = last sync succeeded and is newer than billrecon.stale_after; yellow = never '
   'synced, stale, cancelled or succeeded with warnings; red = last sync failed. Check it before reconciling: a red or '

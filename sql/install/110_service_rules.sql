@@ -49,6 +49,48 @@ INSERT INTO billrecon.rule_presets (vendor_kind, psa_product_pattern, mode, filt
   ('partnercenter', 'business premium|\mm365[ _-]?bp\M', 'subscription', '{"products": ["business premium"]}',
    'Microsoft 365 Business Premium bought through Partner Center', true);
 
+CREATE TABLE billrecon.microsoft_skus (
+  part_number  text PRIMARY KEY CHECK (part_number = upper(part_number)),
+  display_name text NOT NULL,
+  builtin      boolean NOT NULL DEFAULT false
+);
+COMMENT ON TABLE billrecon.microsoft_skus IS
+  'Display names of Microsoft licence SKUs by part number (Graph reports part numbers and ids only): reports and the '
+  'unaccounted check compare licences with PSA lines and distributor subscriptions by these names. Built-in rows '
+  'ship with billrecon; add your own (builtin = false), they are kept by pg_dump.';
+COMMENT ON COLUMN billrecon.microsoft_skus.part_number IS 'SKU part number as Graph reports it (skuPartNumber), upper case';
+COMMENT ON COLUMN billrecon.microsoft_skus.display_name IS 'The product''s name as Microsoft sells it';
+COMMENT ON COLUMN billrecon.microsoft_skus.builtin IS 'Shipped with billrecon (not dumped)';
+INSERT INTO billrecon.microsoft_skus (part_number, display_name, builtin) VALUES
+  ('SPB', 'Microsoft 365 Business Premium', true),
+  ('O365_BUSINESS_PREMIUM', 'Microsoft 365 Business Standard', true),
+  ('O365_BUSINESS_ESSENTIALS', 'Microsoft 365 Business Basic', true),
+  ('O365_BUSINESS', 'Microsoft 365 Apps for business', true),
+  ('OFFICESUBSCRIPTION', 'Microsoft 365 Apps for enterprise', true),
+  ('SPE_E3', 'Microsoft 365 E3', true),
+  ('SPE_E5', 'Microsoft 365 E5', true),
+  ('SPE_F1', 'Microsoft 365 F3', true),
+  ('ENTERPRISEPACK', 'Office 365 E3', true),
+  ('ENTERPRISEPREMIUM', 'Office 365 E5', true),
+  ('STANDARDPACK', 'Office 365 E1', true),
+  ('EXCHANGESTANDARD', 'Exchange Online (Plan 1)', true),
+  ('EXCHANGEENTERPRISE', 'Exchange Online (Plan 2)', true),
+  ('EXCHANGEARCHIVE_ADDON', 'Exchange Online Archiving', true),
+  ('AAD_PREMIUM', 'Microsoft Entra ID P1', true),
+  ('AAD_PREMIUM_P2', 'Microsoft Entra ID P2', true),
+  ('EMS', 'Enterprise Mobility + Security E3', true),
+  ('INTUNE_A', 'Microsoft Intune Plan 1', true),
+  ('ATP_ENTERPRISE', 'Microsoft Defender for Office 365 (Plan 1)', true),
+  ('VISIOCLIENT', 'Visio Plan 2', true),
+  ('PROJECTPROFESSIONAL', 'Project Plan 3', true),
+  ('POWER_BI_PRO', 'Power BI Pro', true),
+  ('POWER_BI_STANDARD', 'Power BI (free)', true),
+  ('FLOW_FREE', 'Microsoft Power Automate Free', true),
+  ('TEAMS_EXPLORATORY', 'Microsoft Teams Exploratory', true),
+  ('MCOEV', 'Microsoft Teams Phone Standard', true),
+  ('MCOPSTN1', 'Microsoft Teams Domestic Calling Plan', true),
+  ('WIN10_VDA_E3', 'Windows 10/11 Enterprise E3', true);
+
 CREATE TABLE billrecon.service_rules (
   id             bigserial PRIMARY KEY,
   line_item_id   bigint REFERENCES billrecon.psa_line_items (id) ON DELETE CASCADE,

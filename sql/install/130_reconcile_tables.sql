@@ -17,6 +17,8 @@ CREATE TABLE billrecon.reconcile_runs (
   discrepancy_count  integer,
   discrepancy_amount numeric(14, 2),
   notes              text[] NOT NULL DEFAULT '{}',
+  client_id          bigint REFERENCES billrecon.psa_companies (id) ON DELETE SET NULL,
+  client_external_id text,
   CONSTRAINT reconcile_runs_period CHECK (period BETWEEN period_start AND period_end)
 );
 COMMENT ON TABLE billrecon.reconcile_runs IS
@@ -35,6 +37,8 @@ COMMENT ON COLUMN billrecon.reconcile_runs.run_by IS 'Role that ran it';
 COMMENT ON COLUMN billrecon.reconcile_runs.settings IS 'billrecon.* settings in effect during the run';
 COMMENT ON COLUMN billrecon.reconcile_runs.line_count IS 'Result rows (line items, unmapped accounts, unaccounted usage)';
 COMMENT ON COLUMN billrecon.reconcile_runs.discrepancy_count IS 'Rows that are discrepancies (see billrecon.discrepancies)';
+COMMENT ON COLUMN billrecon.reconcile_runs.client_id IS 'A run of one client: its internal id; null = every client';
+COMMENT ON COLUMN billrecon.reconcile_runs.client_external_id IS 'A run of one client: the PSA''s id of it';
 COMMENT ON COLUMN billrecon.reconcile_runs.notes IS
   'What to keep in mind reading the run: integrations whose data is failed, stale or missing, no lines in force';
 COMMENT ON COLUMN billrecon.reconcile_runs.discrepancy_amount IS
@@ -109,6 +113,7 @@ CREATE TABLE billrecon.reconcile_results (
   expected_qty           numeric,
   counted_qty            numeric,
   counted_accounts       integer,
+  duplicates_counted_once integer,
   unit_price             numeric,
   variance               numeric,
   amount                 numeric(14, 2),
@@ -179,6 +184,8 @@ COMMENT ON COLUMN billrecon.reconcile_results.expected_qty IS
   'Units expected from billing: (billed + adjustments) x multiplier, summed over the group on the group''s line';
 COMMENT ON COLUMN billrecon.reconcile_results.counted_qty IS 'Units counted in the vendor''s usage (on the group''s line)';
 COMMENT ON COLUMN billrecon.reconcile_results.counted_accounts IS 'Vendor accounts of the client whose usage was counted';
+COMMENT ON COLUMN billrecon.reconcile_results.duplicates_counted_once IS
+  'asset rules: device records beyond the first of one machine (one serial number) the RMM reports, not counted';
 COMMENT ON COLUMN billrecon.reconcile_results.unit_price IS 'Unit price (per billed unit), hard or estimated (price_source)';
 COMMENT ON COLUMN billrecon.reconcile_results.variance IS
   'counted - expected, in counted units (0 on grouped lines that do not carry the group''s variance)';

@@ -52,6 +52,44 @@ RETURN CASE
 COMMENT ON FUNCTION billrecon._host_key(text) IS
   'Internal: a device name normalized for comparison (DNS suffix dropped from host names)';
 
+-- The name people know a vendor product by: Microsoft reports licences by
+-- SKU part number and id only; billrecon.microsoft_skus knows the names.
+CREATE FUNCTION billrecon._usage_display_name(u billrecon.usage_records)
+RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN CASE WHEN u.kind = 'licence'
+            THEN coalesce((SELECT k.display_name FROM billrecon.microsoft_skus k
+                            WHERE k.part_number = upper(u.product)), u.product_name)
+            ELSE u.product_name END;
+COMMENT ON FUNCTION billrecon._usage_display_name(billrecon.usage_records) IS
+  'Internal: the product''s display name (for Microsoft licences from billrecon.microsoft_skus)';
+
+-- Fresh planner statistics before counting: right after the first syncs
+-- (or a large one) autovacuum may not have analyzed the tables yet, and a
+-- plan made for empty tables is seconds slower on real ones.
+CREATE FUNCTION billrecon._refresh_statistics()
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $st$
+DECLARE
+  v_table text;
+BEGIN
+  FOR v_table IN
+    SELECT s.relname FROM pg_stat_user_tables s
+     WHERE s.schemaname = 'billrecon'
+       AND s.relname IN ('psa_companies', 'psa_agreements', 'psa_line_items', 'vendor_accounts', 'usage_records',
+                         'client_mappings', 'service_rules', 'reconcile_results')
+       AND (coalesce(s.last_analyze, s.last_autoanalyze) IS NULL
+            OR s.n_mod_since_analyze > 0.2 * greatest(s.n_live_tup, 1000))
+  LOOP
+    EXECUTE format('ANALYZE billrecon.%I', v_table);
+  END LOOP;
+END
+$st$;
+COMMENT ON FUNCTION billrecon._refresh_statistics() IS
+  'Internal: analyzes the tables reconcile reads when they were never analyzed or changed much since';
+
 -- The billrecon.* settings a run used, for its row.
 CREATE FUNCTION billrecon._reconcile_settings()
 RETURNS jsonb
@@ -111,13 +149,14 @@ COMMENT ON FUNCTION billrecon._carry_over_replaced_lines() IS
   'Internal: gives a line that replaced another through a write-back the old line''s own rule, note and ignore flag '
   '(called by billrecon.reconcile())';
 
-CREATE FUNCTION billrecon.reconcile(period date DEFAULT current_date)
+CREATE FUNCTION billrecon.reconcile(period date DEFAULT current_date, psa_company_id text DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $rec$
 DECLARE
+  v_company bigint;
   v_psa integer;
   v_psa_name text;
   v_run bigint;
@@ -135,22 +174,27 @@ BEGIN
   END IF;
   v_psa := billrecon._default_psa();
   SELECT i.name INTO v_psa_name FROM billrecon.integrations i WHERE i.id = v_psa;
+  IF reconcile.psa_company_id IS NOT NULL THEN
+    v_company := billrecon._psa_company(reconcile.psa_company_id);
+  END IF;
   PERFORM billrecon._carry_over_replaced_lines();
+  PERFORM billrecon._refresh_statistics();
   v_start := date_trunc('month', reconcile.period)::date;
   v_end := (v_start + interval '1 month' - interval '1 day')::date;
 
   INSERT INTO billrecon.reconcile_runs (period, period_start, period_end, psa_integration_id, psa_integration, run_by,
-                                        settings)
-  VALUES (reconcile.period, v_start, v_end, v_psa, v_psa_name, billrecon._acting_role(), billrecon._reconcile_settings())
+                                        settings, client_id, client_external_id)
+  VALUES (reconcile.period, v_start, v_end, v_psa, v_psa_name, billrecon._acting_role(), billrecon._reconcile_settings(),
+          v_company, reconcile.psa_company_id)
   RETURNING id INTO v_run;
 
   -- Inputs: every enabled integration's health and the age of its data.
   INSERT INTO billrecon.reconcile_run_inputs (run_id, integration_id, integration, kind, side, status, last_success_at,
                                               last_sync_run_id, last_error)
-  SELECT v_run, i.id, s.integration, s.kind, s.side, s.status, s.last_success_at, s.last_run_id, s.last_error
-    FROM billrecon.integration_status s
-    JOIN billrecon.integrations i ON i.name = s.integration
-   WHERE i.enabled;
+  SELECT v_run, s.integration_id, s.integration, s.kind, s.side, s.status, s.last_success_at, s.last_run_id,
+         s.last_error
+    FROM billrecon._integration_health s
+   WHERE s.enabled;
 
   -- 1. Every line item of the default PSA in force on the period's last day,
   --    with the rule that applies and why it is or is not reconciled.
@@ -192,7 +236,7 @@ BEGIN
     LEFT JOIN billrecon.ignored_line_items g ON g.line_item_id = l.id
     LEFT JOIN billrecon.line_item_parents lp ON lp.line_item_id = l.id
     LEFT JOIN billrecon.psa_line_items parent ON parent.id = coalesce(lp.parent_line_item_id, l.parent_line_item_id)
-   WHERE l.integration_id = v_psa
+   WHERE l.integration_id = v_psa AND (v_company IS NULL OR l.company_id = v_company)
      AND l.removed_at IS NULL AND a.removed_at IS NULL AND c.removed_at IS NULL
      AND (l.effective_date IS NULL OR l.effective_date <= v_end)
      AND (l.cancel_date IS NULL OR l.cancel_date > v_end)
@@ -256,11 +300,17 @@ BEGIN
      WHERE x.run_id = v_run AND x.state = 'reconciled'
      GROUP BY x.psa_company_id, x.rule_id, x.integration_id, x.mode, x.filters, x.multiplier
   ), counted AS (
-    SELECT g.*, k.qty, k.accounts
+    SELECT g.*,
+           -- A machine the RMM reports twice (one serial number) is one seat.
+           CASE WHEN g.mode = 'asset' THEN k.machines ELSE k.qty END AS qty,
+           CASE WHEN g.mode = 'asset' THEN k.qty - k.machines ELSE 0 END AS duplicates,
+           k.accounts
       FROM grp g
       CROSS JOIN LATERAL (
         SELECT coalesce(sum(CASE WHEN g.mode = 'manual' THEN billrecon._compare_quantity(u)
                                  ELSE billrecon._rule_quantity(g.mode, g.filters, u) END), 0) AS qty,
+               count(DISTINCT coalesce(billrecon._serial_key(u.serial_number), 'record ' || u.id))
+                 FILTER (WHERE g.mode = 'asset' AND billrecon._rule_quantity(g.mode, g.filters, u) > 0) AS machines,
                count(DISTINCT va.id) AS accounts
           FROM billrecon.client_mappings m
           JOIN billrecon.vendor_accounts va ON va.id = m.vendor_account_id
@@ -276,6 +326,7 @@ BEGIN
                              ELSE (t.invoiced_qty + t.adjustment_qty) * t.multiplier END,
          counted_qty = CASE WHEN t.id = c.report_id THEN c.qty END,
          counted_accounts = c.accounts,
+         duplicates_counted_once = CASE WHEN t.id = c.report_id AND c.duplicates > 0 THEN c.duplicates END,
          variance = CASE WHEN t.id = c.report_id THEN c.qty - c.expected ELSE 0 END,
          counted_source = CASE WHEN t.mode = 'manual' THEN 'estimated' ELSE 'hard' END
     FROM counted c
@@ -317,7 +368,7 @@ BEGIN
     FROM billrecon.vendor_accounts va
     JOIN billrecon.integrations i ON i.id = va.integration_id AND i.enabled
     JOIN billrecon.usage_records u ON u.account_id = va.id AND u.removed_at IS NULL
-   WHERE va.removed_at IS NULL
+   WHERE va.removed_at IS NULL AND v_company IS NULL   -- a run of one client leaves them out
      AND NOT EXISTS (SELECT 1 FROM billrecon.client_mappings m WHERE m.vendor_account_id = va.id)
      AND NOT EXISTS (SELECT 1 FROM billrecon.ignored_vendor_accounts g WHERE g.vendor_account_id = va.id)
      AND NOT billrecon._usage_excluded(u)
@@ -342,17 +393,19 @@ BEGIN
          CASE u.kind WHEN 'device' THEN coalesce(u.device_class, u.product, 'other')
                      WHEN 'user' THEN 'licensed users'
                      ELSE coalesce(u.product, u.product_name, '') END,
-         max(CASE WHEN u.kind IN ('licence', 'subscription') THEN u.product_name END),
+         max(CASE WHEN u.kind IN ('licence', 'subscription') THEN billrecon._usage_display_name(u) END),
          sum(billrecon._usage_quantity(u)), count(DISTINCT va.id), 'hard', sum(billrecon._usage_quantity(u)), min(u.id)
     FROM billrecon.client_mappings m
     JOIN billrecon.psa_companies c ON c.id = m.psa_company_id AND c.removed_at IS NULL
     JOIN billrecon.vendor_accounts va ON va.id = m.vendor_account_id AND va.removed_at IS NULL
     JOIN billrecon.integrations i ON i.id = va.integration_id AND i.enabled
     JOIN billrecon.usage_records u ON u.account_id = va.id AND u.removed_at IS NULL
-   WHERE NOT billrecon._usage_excluded(u)
+   WHERE (v_company IS NULL OR m.psa_company_id = v_company)
+     AND NOT billrecon._usage_excluded(u)
      AND (u.kind <> 'user' OR (coalesce(u.licensed, true) AND NOT EXISTS (
             SELECT 1 FROM billrecon.usage_records l
-             WHERE l.account_id = va.id AND l.kind = 'licence' AND l.removed_at IS NULL)))
+             WHERE l.account_id = va.id AND l.kind = 'licence' AND l.removed_at IS NULL
+               AND NOT billrecon._usage_excluded(l))))
      AND NOT (u.kind = 'device' AND EXISTS (
             SELECT 1 FROM billrecon.client_mappings m2
               JOIN billrecon.vendor_accounts va2 ON va2.id = m2.vendor_account_id AND va2.removed_at IS NULL
@@ -360,22 +413,25 @@ BEGIN
               JOIN billrecon.usage_records d ON d.account_id = va2.id AND d.removed_at IS NULL AND d.kind = 'device'
              WHERE m2.psa_company_id = c.id
                AND (billrecon._serial_key(d.serial_number) = billrecon._serial_key(u.serial_number)
-                    OR billrecon._host_key(d.device_name) = billrecon._host_key(u.device_name))
+                    OR (billrecon._host_key(d.device_name) = billrecon._host_key(u.device_name)
+                        AND (billrecon._serial_key(d.serial_number) IS NULL
+                             OR billrecon._serial_key(u.serial_number) IS NULL)))
                AND EXISTS (SELECT 1 FROM billrecon.reconcile_results x
                             WHERE x.run_id = v_run AND x.row_kind = 'line' AND x.psa_company_id = c.id
                               AND x.integration_id = d.integration_id
                               AND x.state IN ('reconciled', 'ignored', 'custom_sql', 'unmapped')
                               AND (x.mode = 'custom_sql' OR billrecon._rule_captures(x.mode, x.filters, d)))))
-     AND NOT (u.kind IN ('licence', 'subscription') AND u.product_name IS NOT NULL AND EXISTS (
+     AND NOT (u.kind IN ('licence', 'subscription') AND billrecon._usage_display_name(u) IS NOT NULL AND EXISTS (
             SELECT 1 FROM billrecon.reconcile_results x
              WHERE x.run_id = v_run AND x.row_kind = 'line' AND x.psa_company_id = c.id
                AND x.state IN ('reconciled', 'ignored', 'custom_sql', 'unmapped')
-               AND strpos(lower(coalesce(x.product_name, '')), lower(u.product_name)) > 0))
+               AND strpos(lower(coalesce(x.product_name, '')), lower(billrecon._usage_display_name(u))) > 0))
      AND NOT (u.kind = 'subscription' AND u.product_name IS NOT NULL AND EXISTS (
             SELECT 1 FROM billrecon.client_mappings m2
               JOIN billrecon.vendor_accounts va2 ON va2.id = m2.vendor_account_id AND va2.removed_at IS NULL
               JOIN billrecon.usage_records l ON l.account_id = va2.id AND l.removed_at IS NULL AND l.kind = 'licence'
-             WHERE m2.psa_company_id = c.id AND lower(l.product_name) = lower(u.product_name)))
+             WHERE m2.psa_company_id = c.id
+               AND lower(billrecon._usage_display_name(l)) = lower(u.product_name)))
      AND NOT EXISTS (
            SELECT 1 FROM billrecon.reconcile_results x
             WHERE x.run_id = v_run AND x.row_kind = 'line' AND x.psa_company_id = c.id AND x.integration_id = i.id
@@ -432,6 +488,7 @@ BEGIN
     LEFT JOIN billrecon.usage_records u ON u.account_id = va.id AND i.id IS NOT NULL AND u.removed_at IS NULL
          AND NOT billrecon._usage_excluded(u)
    WHERE c.id IN (SELECT x.psa_company_id FROM billrecon.reconcile_results x WHERE x.run_id = v_run)
+     AND (v_company IS NULL OR c.id = v_company)
    GROUP BY c.id, c.external_id, c.name;
 
   -- Inputs that may be unreliable: said once in a WARNING and the run's
@@ -444,7 +501,7 @@ BEGIN
             FROM billrecon.reconcile_results x
             JOIN billrecon.reconcile_run_inputs i ON i.run_id = v_run AND i.status <> 'green'
                  AND (i.integration_id = x.integration_id OR (x.row_kind = 'line' AND i.integration_id = v_psa))
-            LEFT JOIN billrecon.integration_status s ON s.integration = i.integration
+            LEFT JOIN billrecon._integration_health s ON s.integration_id = i.integration_id
            WHERE x.run_id = v_run
            GROUP BY x.id) w
    WHERE t.id = w.id;
@@ -452,7 +509,7 @@ BEGIN
                           coalesce(s.status_reason, 'no sync')) ORDER BY i.integration)
     INTO v_notes
     FROM billrecon.reconcile_run_inputs i
-    LEFT JOIN billrecon.integration_status s ON s.integration = i.integration
+    LEFT JOIN billrecon._integration_health s ON s.integration_id = i.integration_id
    WHERE i.run_id = v_run AND i.status <> 'green';
   IF NOT EXISTS (SELECT 1 FROM billrecon.reconcile_results x WHERE x.run_id = v_run AND x.row_kind = 'line') THEN
     v_notes := coalesce(v_notes, '{}') ||
@@ -482,11 +539,13 @@ BEGIN
   RETURN v_run;
 END
 $rec$;
-COMMENT ON FUNCTION billrecon.reconcile(date) IS
+COMMENT ON FUNCTION billrecon.reconcile(date, text) IS
   'Reconciles the billing period (calendar month) containing period: every line item of the default PSA in force on '
   'the month''s last day is compared with the usage its service rule counts for the client; unmapped accounts and '
   'unaccounted usage are recorded too. Stores the run and raises change cards; returns the run id. Read the results '
-  'in billrecon.discrepancies and billrecon.reconciled_invoices.';
+  'in billrecon.discrepancies and billrecon.reconciled_invoices. With psa_company_id (the PSA''s id of a client) '
+  'only that client is reconciled (a quick re-check after a fix; unaccounted usage is then priced from its own '
+  'lines, and unmapped vendor accounts are left out).';
 
 -- One sentence per result row saying what was compared and what it means.
 CREATE FUNCTION billrecon._explain_results(run_id bigint)
@@ -509,7 +568,10 @@ AS $exp$
                      ELSE trim_scale(t.invoiced_qty + t.adjustment_qty)::text END,
                 CASE WHEN t.multiplier <> 1 THEN format(' x %s', trim_scale(t.multiplier)) ELSE '' END,
                 trim_scale(t.expected_qty),
-                CASE WHEN t.adjustment_qty <> 0 THEN format(' (adjustments %s)', trim_scale(t.adjustment_qty)) ELSE '' END,
+                CASE WHEN t.adjustment_qty <> 0 THEN format(' (adjustments %s)', trim_scale(t.adjustment_qty)) ELSE '' END
+                  || CASE WHEN t.duplicates_counted_once > 0
+                          THEN format('; %s device record(s) of machines reported twice counted once',
+                                      t.duplicates_counted_once) ELSE '' END,
                 CASE
                   WHEN t.variance = 0 THEN 'No discrepancy.'
                   WHEN t.unit_price IS NULL THEN

@@ -7,9 +7,10 @@ CREATE FUNCTION billrecon.last_run_id()
 RETURNS bigint
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
-AS $lr$ SELECT max(id) FROM billrecon.reconcile_runs WHERE finished_at IS NOT NULL $lr$;
+AS $lr$ SELECT max(id) FROM billrecon.reconcile_runs WHERE finished_at IS NOT NULL AND client_external_id IS NULL $lr$;
 COMMENT ON FUNCTION billrecon.last_run_id() IS
-  'Id of the newest finished reconcile run (null before the first): WHERE run_id = billrecon.last_run_id()';
+  'Id of the newest finished reconcile run of every client (null before the first; runs of one client left out): '
+  'WHERE run_id = billrecon.last_run_id()';
 
 CREATE VIEW billrecon.reconciled_lines AS
 SELECT t.run_id,
@@ -180,7 +181,7 @@ SELECT c.external_id AS psa_company_id, c.name AS company, i.name AS integration
   JOIN billrecon.psa_companies c ON c.id = m.psa_company_id
   JOIN billrecon.vendor_accounts va ON va.id = m.vendor_account_id AND va.removed_at IS NULL
   JOIN billrecon.integrations i ON i.id = va.integration_id
-  LEFT JOIN billrecon.integration_status s ON s.integration = i.name;
+  LEFT JOIN billrecon._integration_health s ON s.integration_id = i.id;
 COMMENT ON VIEW billrecon.client_integrations IS
   'Per client: the vendor accounts mapped to it, the integration each comes from, its seats and the integration''s health';
 

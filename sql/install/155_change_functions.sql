@@ -154,7 +154,8 @@ BEGIN
    USING billrecon.reconcile_runs lr
    WHERE p.status = 'pending' AND p.kind IN ('quantity', 'new_revenue')
      AND lr.id = p.last_run_id AND lr.period_start <= v_run.period_start AND p.last_run_id <> v_run.id
-     AND p.psa_integration_id IS NOT DISTINCT FROM v_run.psa_integration_id;
+     AND p.psa_integration_id IS NOT DISTINCT FROM v_run.psa_integration_id
+     AND (v_run.client_id IS NULL OR p.psa_company_id = v_run.client_id);
 
   INSERT INTO billrecon.proposed_changes (
     kind, run_id, last_run_id, result_id, psa_integration_id, psa_company_id, company_external_id, company,

@@ -10,7 +10,7 @@ GRANT SELECT ON billrecon.integrations, billrecon.sync_runs, billrecon.sync_run_
                 billrecon.vendor_accounts, billrecon.usage_records,
                 billrecon.integration_status, billrecon.sync_history
   TO billrecon_reader;
-GRANT SELECT ON billrecon.ignored_vendor_accounts TO billrecon_reader;
+GRANT SELECT ON billrecon.ignored_vendor_accounts, billrecon.microsoft_skus TO billrecon_reader;
 GRANT SELECT ON billrecon.client_mappings, billrecon.client_match_candidates, billrecon.client_match_rejections,
                 billrecon.client_match_suggestions, billrecon.unmapped_vendor_accounts,
                 billrecon.rule_presets, billrecon.service_rules, billrecon.ignored_line_items,
@@ -77,12 +77,13 @@ GRANT EXECUTE ON FUNCTION billrecon.last_run_id(),
                           billrecon._usage_excluded(billrecon.usage_records),
                           billrecon._usage_captured(billrecon.usage_records),
                           billrecon._line_rule(billrecon.psa_line_items),
-                          billrecon._default_effective_date()
+                          billrecon._default_effective_date(),
+                          billrecon._usage_display_name(billrecon.usage_records)
   TO billrecon_reader;
 
 -- Operator: reconcile and the change workflow. The functions run with the
 -- owner's rights (runs, cards and their audit cannot be forged by hand).
-GRANT EXECUTE ON FUNCTION billrecon.reconcile(date),
+GRANT EXECUTE ON FUNCTION billrecon.reconcile(date, text),
                           billrecon.approve(bigint[], date, boolean),
                           billrecon.dismiss(bigint[], text),
                           billrecon.set_effective_date(bigint[], date),
@@ -94,7 +95,7 @@ GRANT EXECUTE ON FUNCTION billrecon.reconcile(date),
 GRANT SELECT ON billrecon.audit_log TO billrecon_operator;
 
 -- Admin: integrations and their credentials; presets.
-GRANT INSERT, UPDATE, DELETE ON billrecon.rule_presets TO billrecon_admin;
+GRANT INSERT, UPDATE, DELETE ON billrecon.rule_presets, billrecon.microsoft_skus TO billrecon_admin;
 GRANT USAGE ON SEQUENCE billrecon.rule_presets_id_seq TO billrecon_admin;
 GRANT SELECT, INSERT, UPDATE, DELETE ON billrecon.integrations, billrecon.integration_credentials TO billrecon_admin;
 -- Pruning the audit trail is the admin's alone; nobody updates it.
@@ -138,6 +139,7 @@ SELECT pg_catalog.pg_extension_config_dump('billrecon.client_match_rejections', 
 SELECT pg_catalog.pg_extension_config_dump('billrecon.ignored_vendor_accounts', '');
 SELECT pg_catalog.pg_extension_config_dump('billrecon.rule_presets', 'WHERE NOT builtin');
 SELECT pg_catalog.pg_extension_config_dump('billrecon.rule_presets_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('billrecon.microsoft_skus', 'WHERE NOT builtin');
 SELECT pg_catalog.pg_extension_config_dump('billrecon.service_rules', '');
 SELECT pg_catalog.pg_extension_config_dump('billrecon.service_rules_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('billrecon.ignored_line_items', '');

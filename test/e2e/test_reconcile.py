@@ -51,7 +51,9 @@ class ReconcileProperties(PushChanges, KindTestCase):
             # Counted independently: the client's mapped NinjaOne devices of the rule's classes.
             classes = (rep["filters"] or {}).get("device_class")
             if rep["mode"] == "asset" and classes and set(rep["filters"]) == {"device_class"}:
-                n = self.scalar("""SELECT count(*) FROM billrecon.usage_records u
+                # One machine reported twice (one serial number) is one seat.
+                n = self.scalar("""SELECT count(DISTINCT coalesce(billrecon._serial_key(u.serial_number), u.id::text))
+                                     FROM billrecon.usage_records u
                                      JOIN billrecon.client_mappings m ON m.vendor_account_id = u.account_id
                                     WHERE m.psa_company_id = %s AND u.integration_id = %s AND u.removed_at IS NULL
                                       AND u.kind = 'device' AND u.device_class = ANY (%s)""",

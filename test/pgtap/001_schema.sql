@@ -11,7 +11,7 @@ SELECT tables_are('billrecon', ARRAY[
   'ignored_line_items', 'excluded_vendor_products', 'line_item_parents',
   'reconcile_runs', 'reconcile_run_inputs', 'reconcile_results', 'reconcile_run_clients',
   'proposed_changes', 'change_card_pushes', 'line_item_notes', 'audit_log', 'sync_jobs_queue', 'sync_job_tasks',
-  'ignored_vendor_accounts'
+  'ignored_vendor_accounts', 'microsoft_skus'
 ]);
 SELECT has_view('billrecon', 'integration_status', 'integration_status view exists');
 SELECT has_view('billrecon', 'sync_history', 'sync_history view exists');
@@ -90,7 +90,8 @@ SELECT set_eq(
         'client_match_candidates', 'client_match_rejections', 'rule_presets', 'service_rules', 'ignored_line_items',
         'excluded_vendor_products', 'line_item_parents', 'reconcile_runs', 'reconcile_run_inputs',
         'reconcile_results', 'reconcile_run_clients', 'proposed_changes', 'change_card_pushes', 'line_item_notes',
-        'audit_log', 'sync_jobs_queue', 'sync_job_tasks', 'ignored_vendor_accounts'],
+        'audit_log', 'sync_jobs_queue', 'sync_job_tasks', 'ignored_vendor_accounts',
+        'microsoft_skus'],
   'every user-data table is dumped by pg_dump');
 SELECT is((SELECT count(*)::int FROM pg_extension e, unnest(e.extconfig) AS cfg(oid) JOIN pg_class c ON c.oid = cfg.oid
             WHERE e.extname = 'billrecon' AND c.relkind = 'S'), 16, 'their sequences are dumped too');
