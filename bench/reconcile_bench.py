@@ -70,7 +70,7 @@ SELECT va.integration_id, va.external_id || '-' || d, va.id, 'device', 1,
        (ARRAY['desktop', 'desktop', 'laptop', 'server', 'other'])[1 + (d * 7 + va.id) %% 5],
        (ARRAY['Windows 11 Pro', 'Windows Server 2022', 'macOS 14', 'Ubuntu 22.04'])[1 + (d * 3 + va.id) %% 4],
        CASE WHEN d %% 50 = 0 THEN 'KIOSK-' ELSE 'PC-' END || va.id || '-' || d,
-       'SN' || va.id || '-' || d, now() - make_interval(days => (d * 11 + va.id) %% 60), now(), now()
+       'SN' || va.id || '-' || d, now() - make_interval(days => ((d * 11 + va.id) %% 60)::int), now(), now()
   FROM billrecon.vendor_accounts va, generate_series(1, %(devices)s) d;
 ANALYZE;
 """

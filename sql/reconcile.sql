@@ -169,7 +169,7 @@ SELECT line_item_id, product, state, type, integration, mode, invoiced_qty AS bi
   FROM billrecon.reconciled_lines WHERE run_id = :run AND row_kind = 'line'
  ORDER BY length(line_item_id), line_item_id;
 SELECT line_item_id, cycle_start, cycle_end, billing_cycle, estimate_basis FROM billrecon.reconciled_lines
- WHERE run_id = :run AND (estimate_basis IS NOT NULL OR billing_cycle <> 'monthly') ORDER BY 1;
+ WHERE run_id = :run AND (estimate_basis IS NOT NULL OR billing_cycle <> 'monthly') ORDER BY 1, 5;
 SELECT line_item_id, explanation FROM billrecon.reconciled_lines WHERE run_id = :run AND row_kind = 'line'
  ORDER BY length(line_item_id), line_item_id;
 

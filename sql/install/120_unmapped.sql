@@ -1,50 +1,92 @@
 -- What no mapping covers yet, so "clear the unmapped count first" is one query.
 
+-- A rule's filters in the form the hot loops want: patterns and SKU lists
+-- taken out of the jsonb once per rule, so the per-record test below has no
+-- subquery and the planner inlines it.
+CREATE TYPE billrecon.rule_filter AS (
+  device_classes   jsonb,    -- asset: ["desktop", ...] or null
+  os_pattern       text,     -- asset: POSIX regex, case-insensitive, or null
+  name_pattern     text,     -- asset: POSIX regex on the device name, or null
+  skus             text[],   -- licence: SKU part numbers / ids, upper case, or null
+  products_pattern text,     -- subscription: the patterns as one alternation, or null
+  users            text,     -- user: licensed (default) or enabled
+  count_purchased  boolean   -- licence: count purchased (prepaid) units instead of assigned
+);
+COMMENT ON TYPE billrecon.rule_filter IS 'Internal: a service rule''s filters, unpacked for counting';
+COMMENT ON COLUMN billrecon.rule_filter.device_classes IS 'asset: the device classes counted, or null for all';
+COMMENT ON COLUMN billrecon.rule_filter.os_pattern IS 'asset: case-insensitive pattern on the OS name, or null';
+COMMENT ON COLUMN billrecon.rule_filter.name_pattern IS 'asset: case-insensitive pattern on the device name, or null';
+COMMENT ON COLUMN billrecon.rule_filter.skus IS 'licence: SKU part numbers or ids, upper case, or null for all';
+COMMENT ON COLUMN billrecon.rule_filter.products_pattern IS 'subscription: the product patterns as one alternation, or null';
+COMMENT ON COLUMN billrecon.rule_filter.users IS 'user: licensed (the default) or enabled';
+COMMENT ON COLUMN billrecon.rule_filter.count_purchased IS 'licence: count purchased (prepaid) units instead of assigned ones';
+
+CREATE FUNCTION billrecon._rule_filter(filters jsonb)
+RETURNS billrecon.rule_filter
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN ROW(filters->'device_class', filters->>'os_name', filters->>'device_name',
+           (SELECT array_agg(upper(s)) FROM jsonb_array_elements_text(filters->'skus') s),
+           (SELECT string_agg('(' || p || ')', '|') FROM jsonb_array_elements_text(filters->'products') p),
+           coalesce(filters->>'users', 'licensed'),
+           coalesce(filters->>'count', 'assigned') = 'purchased')::billrecon.rule_filter;
+COMMENT ON FUNCTION billrecon._rule_filter(jsonb) IS 'Internal: unpacks a rule''s filters (billrecon.rule_filter)';
+
 -- Which usage records a rule addresses: asset rules devices of their classes
 -- and name patterns, licence rules their SKUs, user rules users, subscription
 -- rules the products their patterns match. The one definition of it: the
 -- unmapped views and billrecon.reconcile() both use it.
-CREATE FUNCTION billrecon._rule_captures(mode text, filters jsonb, u billrecon.usage_records)
+CREATE FUNCTION billrecon._filter_captures(mode text, f billrecon.rule_filter, u billrecon.usage_records)
 RETURNS boolean
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN CASE mode
            WHEN 'asset' THEN u.kind = 'device'
-             AND (NOT filters ? 'device_class' OR filters->'device_class' ? u.device_class)
-             AND (NOT filters ? 'os_name' OR coalesce(u.os_name, '') ~* (filters->>'os_name'))
-             AND (NOT filters ? 'device_name' OR coalesce(u.device_name, '') ~* (filters->>'device_name'))
+             AND (f.device_classes IS NULL OR f.device_classes ? u.device_class)
+             AND (f.os_pattern IS NULL OR coalesce(u.os_name, '') ~* f.os_pattern)
+             AND (f.name_pattern IS NULL OR coalesce(u.device_name, '') ~* f.name_pattern)
            WHEN 'licence' THEN u.kind = 'licence'
-             AND (NOT filters ? 'skus' OR EXISTS (
-                   SELECT 1 FROM jsonb_array_elements_text(filters->'skus') s(sku)
-                    WHERE lower(s.sku) IN (lower(coalesce(u.product, '')), lower(coalesce(u.product_name, '')))))
+             AND (f.skus IS NULL OR upper(coalesce(u.product, '')) = ANY (f.skus)
+                  OR upper(coalesce(u.product_name, '')) = ANY (f.skus))
            WHEN 'user' THEN u.kind = 'user'
            WHEN 'subscription' THEN u.kind = 'subscription'
-             AND (NOT filters ? 'products' OR EXISTS (
-                   SELECT 1 FROM jsonb_array_elements_text(filters->'products') p(pattern)
-                    WHERE coalesce(u.product, '') ~* p.pattern OR coalesce(u.product_name, '') ~* p.pattern))
+             AND (f.products_pattern IS NULL OR coalesce(u.product, '') ~* f.products_pattern
+                  OR coalesce(u.product_name, '') ~* f.products_pattern)
            ELSE false
          END;
-COMMENT ON FUNCTION billrecon._rule_captures(text, jsonb, billrecon.usage_records) IS
-  'Internal: whether a rule of this mode and these filters addresses the usage record (what it counts is '
-  'billrecon._rule_quantity)';
+COMMENT ON FUNCTION billrecon._filter_captures(text, billrecon.rule_filter, billrecon.usage_records) IS
+  'Internal: whether a rule of this mode and these (unpacked) filters addresses the usage record';
 
 -- How much of the record a rule counts: user rules count enabled users (only
 -- licensed ones unless {"users": "enabled"}), licence rules assigned units or,
 -- with {"count": "purchased"}, prepaid enabled units. Zero when not captured.
-CREATE FUNCTION billrecon._rule_quantity(mode text, filters jsonb, u billrecon.usage_records)
+CREATE FUNCTION billrecon._filter_quantity(mode text, f billrecon.rule_filter, u billrecon.usage_records)
 RETURNS numeric
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN CASE
-           WHEN NOT billrecon._rule_captures(mode, filters, u) THEN 0
+           WHEN NOT billrecon._filter_captures(mode, f, u) THEN 0
            WHEN mode = 'user' THEN
-             CASE WHEN coalesce(u.enabled, true)
-                   AND (coalesce(filters->>'users', 'licensed') = 'enabled' OR coalesce(u.licensed, true))
+             CASE WHEN coalesce(u.enabled, true) AND (f.users = 'enabled' OR coalesce(u.licensed, true))
                   THEN u.quantity ELSE 0 END
-           WHEN mode = 'licence' AND filters->>'count' = 'purchased' THEN coalesce(u.purchased_quantity, 0)
+           WHEN mode = 'licence' AND f.count_purchased THEN coalesce(u.purchased_quantity, 0)
            ELSE u.quantity
          END;
+COMMENT ON FUNCTION billrecon._filter_quantity(text, billrecon.rule_filter, billrecon.usage_records) IS
+  'Internal: the quantity a rule of this mode and these (unpacked) filters counts for the usage record (0 when it '
+  'does not capture it; disabled users and, by default, unlicensed users count 0; a user whose licence state the '
+  'vendor does not report counts as licensed)';
+
+CREATE FUNCTION billrecon._rule_captures(mode text, filters jsonb, u billrecon.usage_records)
+RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN billrecon._filter_captures(mode, billrecon._rule_filter(filters), u);
+COMMENT ON FUNCTION billrecon._rule_captures(text, jsonb, billrecon.usage_records) IS
+  'Internal: billrecon._filter_captures with the rule''s filters as stored';
+
+CREATE FUNCTION billrecon._rule_quantity(mode text, filters jsonb, u billrecon.usage_records)
+RETURNS numeric
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN billrecon._filter_quantity(mode, billrecon._rule_filter(filters), u);
 COMMENT ON FUNCTION billrecon._rule_quantity(text, jsonb, billrecon.usage_records) IS
-  'Internal: the quantity a rule of this mode and these filters counts for the usage record (0 when it does not '
-  'capture it; disabled users and, by default, unlicensed users count 0; a user whose licence state the vendor does not report counts as licensed)';
+  'Internal: billrecon._filter_quantity with the rule''s filters as stored';
 
 -- A usage record is excluded when its product (id or name) is an excluded
 -- vendor product of its integration.

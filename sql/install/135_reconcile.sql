@@ -244,6 +244,11 @@ BEGIN
      AND (a.end_date IS NULL OR a.end_date >= v_end)
      AND (NOT a.cancelled OR a.cancelled_date > v_end);
 
+  -- The run's rows are new to the planner: without statistics it plans the
+  -- group joins below for a handful of rows (seconds instead of
+  -- milliseconds on a large book). ANALYZE samples, so this stays cheap.
+  ANALYZE billrecon.reconcile_results;
+
   -- 2. Adjustments net into their parent: a quantity correction (price zero or
   --    positive) adds its signed quantity; a credit (negative price) nets
   --    money, not seats, and adds nothing.
@@ -291,6 +296,7 @@ BEGIN
   --    line with the latest effective date, priced at its unit price.
   WITH grp AS (
     SELECT x.psa_company_id, x.rule_id, x.integration_id, x.mode, x.filters, x.multiplier,
+           billrecon._rule_filter(x.filters) AS f,
            sum((x.invoiced_qty + x.adjustment_qty) * x.multiplier) AS expected,
            count(*) AS n,
            (array_agg(x.id ORDER BY x.effective_date DESC NULLS LAST, x.line_item_id DESC))[1] AS report_id,
@@ -308,15 +314,20 @@ BEGIN
       FROM grp g
       CROSS JOIN LATERAL (
         SELECT coalesce(sum(CASE WHEN g.mode = 'manual' THEN billrecon._compare_quantity(u)
-                                 ELSE billrecon._rule_quantity(g.mode, g.filters, u) END), 0) AS qty,
+                                 ELSE billrecon._filter_quantity(g.mode, g.f, u) END), 0) AS qty,
                count(DISTINCT coalesce(billrecon._serial_key(u.serial_number), 'record ' || u.id))
-                 FILTER (WHERE g.mode = 'asset' AND billrecon._rule_quantity(g.mode, g.filters, u) > 0) AS machines,
+                 FILTER (WHERE g.mode = 'asset' AND billrecon._filter_captures(g.mode, g.f, u)) AS machines,
                count(DISTINCT va.id) AS accounts
           FROM billrecon.client_mappings m
           JOIN billrecon.vendor_accounts va ON va.id = m.vendor_account_id
                AND va.integration_id = g.integration_id AND va.removed_at IS NULL
           LEFT JOIN billrecon.usage_records u ON u.account_id = va.id AND u.removed_at IS NULL
-               AND NOT billrecon._usage_excluded(u)
+               -- (billrecon._usage_excluded, written out: a function with a
+               -- subquery is not inlined, and this runs once per record)
+               AND NOT EXISTS (SELECT 1 FROM billrecon.excluded_vendor_products e
+                                WHERE e.integration_id = u.integration_id
+                                  AND lower(e.product) IN (lower(coalesce(u.product, '')),
+                                                           lower(coalesce(u.product_name, ''))))
          WHERE m.psa_company_id = g.psa_company_id) k
   )
   UPDATE billrecon.reconcile_results t
@@ -389,6 +400,12 @@ BEGIN
   INSERT INTO billrecon.reconcile_results (
     run_id, row_kind, state, type, psa_company_id, company_external_id, company, integration_id, integration,
     usage_kind, product, product_name, counted_qty, counted_accounts, counted_source, variance, example_usage_id)
+  WITH lines AS MATERIALIZED (   -- the run's lines with their filters unpacked once
+    SELECT x.psa_company_id, x.integration_id, x.mode, billrecon._rule_filter(x.filters) AS f
+      FROM billrecon.reconcile_results x
+     WHERE x.run_id = v_run AND x.row_kind = 'line' AND x.state IN ('reconciled', 'ignored', 'custom_sql', 'unmapped')
+       AND x.integration_id IS NOT NULL
+  )
   SELECT v_run, 'unaccounted', 'unaccounted', 'unaccounted', c.id, c.external_id, c.name, i.id, i.name, u.kind,
          CASE u.kind WHEN 'device' THEN coalesce(u.device_class, u.product, 'other')
                      WHEN 'user' THEN 'licensed users'
@@ -401,7 +418,9 @@ BEGIN
     JOIN billrecon.integrations i ON i.id = va.integration_id AND i.enabled
     JOIN billrecon.usage_records u ON u.account_id = va.id AND u.removed_at IS NULL
    WHERE (v_company IS NULL OR m.psa_company_id = v_company)
-     AND NOT billrecon._usage_excluded(u)
+     AND NOT EXISTS (SELECT 1 FROM billrecon.excluded_vendor_products e
+                      WHERE e.integration_id = u.integration_id
+                        AND lower(e.product) IN (lower(coalesce(u.product, '')), lower(coalesce(u.product_name, ''))))
      AND (u.kind <> 'user' OR (coalesce(u.licensed, true) AND NOT EXISTS (
             SELECT 1 FROM billrecon.usage_records l
              WHERE l.account_id = va.id AND l.kind = 'licence' AND l.removed_at IS NULL
@@ -433,10 +452,9 @@ BEGIN
              WHERE m2.psa_company_id = c.id
                AND lower(billrecon._usage_display_name(l)) = lower(u.product_name)))
      AND NOT EXISTS (
-           SELECT 1 FROM billrecon.reconcile_results x
-            WHERE x.run_id = v_run AND x.row_kind = 'line' AND x.psa_company_id = c.id AND x.integration_id = i.id
-              AND x.state IN ('reconciled', 'ignored', 'custom_sql', 'unmapped')
-              AND (x.mode = 'custom_sql' OR billrecon._rule_captures(x.mode, x.filters, u)))
+           SELECT 1 FROM lines x
+            WHERE x.psa_company_id = c.id AND x.integration_id = i.id
+              AND (x.mode = 'custom_sql' OR billrecon._filter_captures(x.mode, x.f, u)))
    GROUP BY c.id, c.external_id, c.name, i.id, i.name, u.kind, 11
   HAVING sum(billrecon._usage_quantity(u)) > 0;
 

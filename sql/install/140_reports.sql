@@ -7,10 +7,15 @@ CREATE FUNCTION billrecon.last_run_id()
 RETURNS bigint
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
-AS $lr$ SELECT max(id) FROM billrecon.reconcile_runs WHERE finished_at IS NOT NULL AND client_external_id IS NULL $lr$;
+AS $lr$
+  SELECT r.id FROM billrecon.reconcile_runs r
+   WHERE r.finished_at IS NOT NULL AND r.client_external_id IS NULL
+   ORDER BY r.period_start DESC, r.id DESC
+   LIMIT 1
+$lr$;
 COMMENT ON FUNCTION billrecon.last_run_id() IS
-  'Id of the newest finished reconcile run of every client (null before the first; runs of one client left out): '
-  'WHERE run_id = billrecon.last_run_id()';
+  'Id of the newest finished reconcile run of every client for the latest period reconciled (null before the first; '
+  'runs of one client and re-runs of past months left out): WHERE run_id = billrecon.last_run_id()';
 
 CREATE VIEW billrecon.reconciled_lines AS
 SELECT t.run_id,
@@ -77,9 +82,9 @@ COMMENT ON VIEW billrecon.discrepancies IS
 CREATE VIEW billrecon.discrepancies_by_client AS
 SELECT d.run_id, d.psa_company_id, d.company,
        count(*) AS discrepancy_count,
-       sum(d.amount) AS amount,
-       sum(abs(d.amount)) AS absolute_amount,
-       sum(d.monthly_amount) AS monthly_amount,
+       sum(d.amount)::numeric(14, 2) AS amount,
+       sum(abs(d.amount))::numeric(14, 2) AS absolute_amount,
+       sum(d.monthly_amount)::numeric(14, 2) AS monthly_amount,
        count(*) FILTER (WHERE d.type = 'calculated') AS calculated,
        count(*) FILTER (WHERE d.type = 'estimated') AS estimated,
        count(*) FILTER (WHERE d.type = 'unmapped') AS unmapped,
@@ -95,9 +100,9 @@ SELECT d.run_id, d.product, max(d.product_name) AS product_name, d.integration,
        count(*) AS discrepancy_count,
        count(DISTINCT d.psa_company_id) AS clients,
        sum(d.variance) AS variance,
-       sum(d.amount) AS amount,
-       sum(abs(d.amount)) AS absolute_amount,
-       sum(d.monthly_amount) AS monthly_amount
+       sum(d.amount)::numeric(14, 2) AS amount,
+       sum(abs(d.amount))::numeric(14, 2) AS absolute_amount,
+       sum(d.monthly_amount)::numeric(14, 2) AS monthly_amount
   FROM billrecon.discrepancies d
  GROUP BY d.run_id, d.product, d.integration;
 COMMENT ON VIEW billrecon.discrepancies_by_service IS
@@ -106,9 +111,9 @@ COMMENT ON VIEW billrecon.discrepancies_by_service IS
 CREATE VIEW billrecon.discrepancies_by_contract AS
 SELECT d.run_id, d.psa_company_id, d.company, d.agreement_id, d.agreement, max(d.billing_cycle) AS billing_cycle,
        count(*) AS discrepancy_count,
-       sum(d.amount) AS amount,
-       sum(abs(d.amount)) AS absolute_amount,
-       sum(d.monthly_amount) AS monthly_amount
+       sum(d.amount)::numeric(14, 2) AS amount,
+       sum(abs(d.amount))::numeric(14, 2) AS absolute_amount,
+       sum(d.monthly_amount)::numeric(14, 2) AS monthly_amount
   FROM billrecon.discrepancies d
  WHERE d.agreement_id IS NOT NULL
  GROUP BY d.run_id, d.psa_company_id, d.company, d.agreement_id, d.agreement;
@@ -202,7 +207,7 @@ COMMENT ON VIEW billrecon.client_seats IS
 
 CREATE VIEW billrecon.client_services AS
 SELECT m.psa_company_id, m.company, m.agreement_id, m.agreement, a.billing_cycle, m.line_item_id, m.product,
-       m.product_name, m.quantity, round(m.unit_price, 2) AS unit_price, m.integration, m.mode, m.multiplier, m.state
+       m.product_name, m.quantity, round(m.unit_price, 2)::numeric(14, 2) AS unit_price, m.integration, m.mode, m.multiplier, m.state
   FROM billrecon.service_mapping m
   JOIN billrecon.integrations psa ON psa.is_default_psa
   JOIN billrecon.psa_agreements a ON a.integration_id = psa.id AND a.external_id = m.agreement_id;
@@ -256,7 +261,7 @@ WITH lines AS (
      AND d.effective_date IS NOT DISTINCT FROM x.effective_date
 )
 SELECT x.company_ext AS psa_company_id, x.agreement_ext AS agreement_id, x.external_id AS line_item_id, x.product,
-       f.flag, x.company, x.product_name, x.quantity, round(x.unit_price, 2) AS unit_price, f.detail
+       f.flag, x.company, x.product_name, x.quantity, round(x.unit_price, 2)::numeric(14, 2) AS unit_price, f.detail
   FROM flags f
   JOIN lines x ON x.id = f.id;
 COMMENT ON VIEW billrecon.flagged_services IS
@@ -283,7 +288,8 @@ SELECT i.name AS integration, va.external_id AS vendor_account_id, c.external_id
   LEFT JOIN billrecon.psa_companies c ON c.id = m.psa_company_id
   LEFT JOIN LATERAL (
     SELECT billrecon.monthly_amount(x.unit_price / x.multiplier,
-             CASE WHEN x.billing_cycle IN ('quarterly', 'annual') THEN x.billing_cycle ELSE 'monthly' END) AS monthly_cost,
+             CASE WHEN x.billing_cycle IN ('quarterly', 'annual') THEN x.billing_cycle ELSE 'monthly' END)::numeric(14, 2)
+             AS monthly_cost,
            x.line_item_external_id AS line_item_id
       FROM billrecon.reconcile_results x
      WHERE x.run_id = billrecon.last_run_id() AND x.psa_company_id = c.id AND x.integration_id = u.integration_id
@@ -342,12 +348,12 @@ COMMENT ON VIEW billrecon.duplicate_seats IS
 -- Vendor cost beside PSA price.
 CREATE VIEW billrecon.margin AS
 SELECT m.psa_company_id, m.company, m.agreement_id, m.line_item_id, m.product, m.integration,
-       m.quantity, m.multiplier, round(m.unit_price, 2) AS unit_price,
-       round(l.unit_cost, 2) AS psa_unit_cost,
+       m.quantity, m.multiplier, round(m.unit_price, 2)::numeric(14, 2) AS unit_price,
+       round(l.unit_cost, 2)::numeric(14, 2) AS psa_unit_cost,
        round(k.cost / k.units, 4) AS vendor_unit_cost,
        k.units AS vendor_units,
-       round(m.unit_price - m.multiplier * k.cost / k.units, 2) AS margin_per_unit,
-       round(m.quantity * (m.unit_price - m.multiplier * k.cost / k.units), 2) AS margin,
+       round(m.unit_price - m.multiplier * k.cost / k.units, 2)::numeric(14, 2) AS margin_per_unit,
+       round(m.quantity * (m.unit_price - m.multiplier * k.cost / k.units), 2)::numeric(14, 2) AS margin,
        CASE WHEN m.unit_price <> 0
             THEN round(100 * (m.unit_price - m.multiplier * k.cost / k.units) / m.unit_price, 1) END AS margin_percent,
        m.unit_price <= m.multiplier * k.cost / k.units AS at_or_below_cost

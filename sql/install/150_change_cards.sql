@@ -45,9 +45,14 @@ CREATE TABLE billrecon.proposed_changes (
   note                  text,
   tags                  text[] NOT NULL DEFAULT '{}',
   created_at            timestamptz NOT NULL DEFAULT now(),
-  updated_at            timestamptz NOT NULL DEFAULT now()
+  updated_at            timestamptz NOT NULL DEFAULT now(),
+  card_key              text GENERATED ALWAYS AS (
+                          CASE kind WHEN 'new_revenue'
+                               THEN 'n:' || psa_company_id || ':' || vendor_integration_id || ':' || product
+                               ELSE 'q:' || line_item_id END) STORED
 );
 CREATE INDEX proposed_changes_line ON billrecon.proposed_changes (line_item_id, status);
+CREATE INDEX proposed_changes_key ON billrecon.proposed_changes (card_key, status);
 CREATE INDEX proposed_changes_status ON billrecon.proposed_changes (status, effective_date);
 CREATE INDEX proposed_changes_new_revenue ON billrecon.proposed_changes (psa_company_id, vendor_integration_id, product)
   WHERE kind = 'new_revenue';
@@ -105,6 +110,9 @@ COMMENT ON COLUMN billrecon.proposed_changes.note IS 'Reviewer''s note (billreco
 COMMENT ON COLUMN billrecon.proposed_changes.tags IS 'Reviewer''s tags';
 COMMENT ON COLUMN billrecon.proposed_changes.created_at IS 'When the card was raised';
 COMMENT ON COLUMN billrecon.proposed_changes.updated_at IS 'Last change';
+COMMENT ON COLUMN billrecon.proposed_changes.card_key IS
+  'What the card is about: q:<line> for a line''s quantity, n:<client>:<integration>:<product> for new revenue; a '
+  'run refreshes or skips the card of the same key instead of raising another';
 
 CREATE TABLE billrecon.change_card_pushes (
   id              bigserial PRIMARY KEY,

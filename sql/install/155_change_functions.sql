@@ -40,12 +40,18 @@ DECLARE
   v_n integer;
 BEGIN
   SELECT * INTO v_run FROM billrecon.reconcile_runs r WHERE r.id = _raise_change_cards.run_id;
+  -- A re-run of a past month reports, but proposes nothing: its cards would
+  -- undo or duplicate the newer month's.
+  IF EXISTS (SELECT 1 FROM billrecon.reconcile_runs r
+              WHERE r.period_start > v_run.period_start AND r.finished_at IS NOT NULL AND r.id <> v_run.id) THEN
+    RETURN 0;
+  END IF;
 
   CREATE TEMP TABLE IF NOT EXISTS billrecon_card_candidates (
     result_id bigint, kind text, psa_company_id bigint, company_external_id text, company text,
     line_item_id bigint, line_item_external_id text, agreement_external_id text, product text, product_name text,
     vendor_integration_id integer, usage_kind text, type text, current_qty numeric, proposed_qty numeric,
-    unit_price numeric, billing_cycle text, explanation text) ON COMMIT DROP;
+    unit_price numeric, billing_cycle text, explanation text, card_key text) ON COMMIT DROP;
   TRUNCATE pg_temp.billrecon_card_candidates;
 
   -- Quantity cards: the billed quantity that zeroes the group's variance,
@@ -101,14 +107,19 @@ BEGIN
          x.product_name, x.integration_id, x.usage_kind, 'unaccounted', 0, ceil(x.counted_qty), x.unit_price, 'monthly', x.explanation
     FROM billrecon.reconcile_results x
    WHERE x.run_id = v_run.id AND x.row_kind = 'unaccounted' AND x.counted_qty > 0;
+  -- One key per card identity (proposed_changes.card_key), so every match
+  -- below is an equi-join.
+  UPDATE pg_temp.billrecon_card_candidates c
+     SET card_key = CASE c.kind WHEN 'new_revenue'
+                                THEN 'n:' || c.psa_company_id || ':' || c.vendor_integration_id || ':' || c.product
+                                ELSE 'q:' || c.line_item_id END;
+  ANALYZE pg_temp.billrecon_card_candidates;
 
   -- Skip what is already decided or waiting for a sync to show the push.
   DELETE FROM pg_temp.billrecon_card_candidates c
    USING billrecon.proposed_changes p
    WHERE p.kind = c.kind AND p.status IN ('approved', 'failed')
-     AND ((c.kind = 'quantity' AND p.line_item_id = c.line_item_id)
-          OR (c.kind = 'new_revenue' AND p.psa_company_id = c.psa_company_id
-              AND p.vendor_integration_id = c.vendor_integration_id AND p.product = c.product));
+     AND p.card_key = c.card_key;
   DELETE FROM pg_temp.billrecon_card_candidates c
    USING billrecon.proposed_changes p, billrecon.psa_line_items l
    WHERE c.kind = 'quantity' AND p.kind IN ('quantity', 'revert') AND p.status = 'pushed'
@@ -119,9 +130,7 @@ BEGIN
      SELECT 1 FROM billrecon.proposed_changes p
       WHERE p.kind = c.kind AND p.status = 'dismissed'
         AND p.current_qty = c.current_qty AND p.proposed_qty = c.proposed_qty
-        AND ((c.kind = 'quantity' AND p.line_item_id = c.line_item_id)
-             OR (c.kind = 'new_revenue' AND p.psa_company_id = c.psa_company_id
-                 AND p.vendor_integration_id = c.vendor_integration_id AND p.product = c.product)));
+        AND p.card_key = c.card_key);
 
   -- Refresh pending cards of the same line / product.
   UPDATE billrecon.proposed_changes p
@@ -136,17 +145,13 @@ BEGIN
          updated_at = now()
     FROM pg_temp.billrecon_card_candidates c
    WHERE p.status = 'pending' AND p.kind = c.kind
-     AND ((c.kind = 'quantity' AND p.line_item_id = c.line_item_id)
-          OR (c.kind = 'new_revenue' AND p.psa_company_id = c.psa_company_id
-              AND p.vendor_integration_id = c.vendor_integration_id AND p.product = c.product))
+     AND p.card_key = c.card_key
      AND (p.current_qty, p.proposed_qty, p.unit_price, p.last_run_id)
          IS DISTINCT FROM (c.current_qty, c.proposed_qty, c.unit_price, v_run.id);
   DELETE FROM pg_temp.billrecon_card_candidates c
    USING billrecon.proposed_changes p
    WHERE p.status = 'pending' AND p.kind = c.kind
-     AND ((c.kind = 'quantity' AND p.line_item_id = c.line_item_id)
-          OR (c.kind = 'new_revenue' AND p.psa_company_id = c.psa_company_id
-              AND p.vendor_integration_id = c.vendor_integration_id AND p.product = c.product));
+     AND p.card_key = c.card_key;
 
   -- Withdraw pending cards this run no longer supports (not for runs of an
   -- older period than the card's, which must not undo a newer month's work).
@@ -183,9 +188,13 @@ BEGIN
      SET last_run_id = v_run.id
     FROM billrecon.reconcile_results x
    WHERE x.run_id = v_run.id AND p.status IN ('approved', 'failed') AND p.last_run_id IS DISTINCT FROM v_run.id
-     AND ((p.kind = 'quantity' AND x.line_item_id = p.line_item_id AND x.state = 'reconciled' AND x.variance <> 0)
-          OR (p.kind = 'new_revenue' AND x.row_kind = 'unaccounted' AND x.psa_company_id = p.psa_company_id
-              AND x.integration_id = p.vendor_integration_id AND x.product = p.product));
+     AND p.kind = 'quantity' AND x.line_item_id = p.line_item_id AND x.state = 'reconciled' AND x.variance <> 0;
+  UPDATE billrecon.proposed_changes p
+     SET last_run_id = v_run.id
+    FROM billrecon.reconcile_results x
+   WHERE x.run_id = v_run.id AND p.status IN ('approved', 'failed') AND p.last_run_id IS DISTINCT FROM v_run.id
+     AND p.kind = 'new_revenue' AND x.row_kind = 'unaccounted' AND x.psa_company_id = p.psa_company_id
+     AND x.integration_id = p.vendor_integration_id AND x.product = p.product;
   GET DIAGNOSTICS v_n = ROW_COUNT;
   RETURN v_raised;
 END
@@ -199,7 +208,8 @@ SELECT p.id AS card_id, p.run_id, p.company_external_id AS psa_company_id, p.lin
        coalesce(p.effective_date, CASE WHEN p.status IN ('pending', 'approved', 'failed')
                                        THEN billrecon._default_effective_date() END) AS effective_date,
        p.flags,
-       p.kind, p.company, p.agreement_external_id AS agreement_id, p.product, p.product_name, p.type, round(p.unit_price, 2) AS unit_price,
+       p.kind, p.company, p.agreement_external_id AS agreement_id, p.product, p.product_name, p.type,
+       round(p.unit_price, 2)::numeric(14, 2) AS unit_price,
        p.monthly_amount, p.billing_cycle, vi.name AS vendor_integration, p.usage_kind, p.explanation,
        p.dismiss_reason, p.decided_by, p.decided_at, p.push_attempts, p.pushed_at, p.push_error,
        p.reverts_card_id, p.reverted_by_card_id, p.last_run_id,
@@ -400,10 +410,10 @@ COMMENT ON FUNCTION billrecon.note_line_item(text, text, text[]) IS
 CREATE VIEW billrecon.change_card_proration AS
 SELECT p.id AS card_id, p.company_external_id AS psa_company_id, p.company, p.line_item_external_id AS line_item_id,
        p.product, a.external_id AS agreement_id, a.billing_cycle, p.effective_date, cy.cycle_start, cy.cycle_end,
-       round(p.unit_price, 2) AS unit_price, p.delta,
+       round(p.unit_price, 2)::numeric(14, 2) AS unit_price, p.delta,
        s.supported AS proration_supported,
        CASE WHEN s.supported AND p.effective_date BETWEEN cy.cycle_start AND cy.cycle_end
-            THEN billrecon.prorate(p.unit_price, p.delta, p.effective_date, cy.cycle_start, cy.cycle_end)
+            THEN billrecon.prorate(p.unit_price, p.delta, p.effective_date, cy.cycle_start, cy.cycle_end)::numeric(14, 2)
             ELSE 0::numeric(14, 2) END AS prorated_amount,
        CASE WHEN NOT s.supported THEN s.reason || ': the change starts with the next cycle'
             WHEN p.effective_date = cy.cycle_start THEN 'effective on the cycle start: the full cycle'

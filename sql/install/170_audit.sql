@@ -46,6 +46,14 @@ DECLARE
   v_changed text[];
   v_row jsonb;
 BEGIN
+  -- pg_restore (or psql) loading a dump: the rows and their audit trail come
+  -- from the dump itself; auditing the load again would collide with the
+  -- restored audit rows. Only a superuser's COPY ... FROM qualifies.
+  IF current_setting('session_replication_role') = 'replica'
+     OR (current_query() ~* '^\s*COPY\s' AND current_query() ~* '\sFROM\s+stdin'
+         AND (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = session_user)) THEN
+    RETURN NULL;
+  END IF;
   IF TG_TABLE_NAME = 'integration_credentials' THEN
     -- Never a secret in the audit: which keys, not their values.
     v_before := v_before - 'credentials'
@@ -62,7 +70,7 @@ BEGIN
     SELECT coalesce(v_changed, '{}') || coalesce(array_agg(n.key ORDER BY n.key), '{}') INTO v_changed
       FROM jsonb_each(v_after) n
      -- Bookkeeping a reconcile run refreshes is not a change anyone made.
-     WHERE n.key NOT IN ('updated_at', 'last_run_id', 'result_id', 'explanation')
+     WHERE n.key NOT IN ('updated_at', 'last_run_id', 'result_id', 'explanation', 'card_key')
        AND n.value IS DISTINCT FROM v_before -> n.key;
     IF cardinality(v_changed) = 0 THEN
       RETURN NULL;   -- nothing a reviewer would call a change
@@ -71,7 +79,8 @@ BEGIN
   v_row := coalesce(v_after, v_before);
   INSERT INTO billrecon.audit_log (role, action, object, object_id, changed, before, after)
   VALUES (billrecon._acting_role(), lower(TG_OP), TG_TABLE_NAME,
-          coalesce(v_row ->> 'id', v_row ->> 'vendor_account_id', v_row ->> 'line_item_id', v_row ->> 'integration_id')
+          coalesce(v_row ->> 'id', v_row ->> 'vendor_account_id', v_row ->> 'line_item_id', v_row ->> 'integration_id',
+                   v_row ->> 'part_number')
             || CASE WHEN TG_TABLE_NAME = 'client_match_rejections' THEN '/' || (v_row ->> 'psa_company_id')
                     WHEN TG_TABLE_NAME = 'excluded_vendor_products' THEN '/' || (v_row ->> 'product')
                     ELSE '' END,
@@ -106,4 +115,29 @@ CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON billrecon.rule_presets
 CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON billrecon.integrations
   FOR EACH ROW EXECUTE FUNCTION billrecon._audit_row();
 CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON billrecon.integration_credentials
+  FOR EACH ROW EXECUTE FUNCTION billrecon._audit_row();
+
+-- Built-in presets and SKU names ship with the extension and are not dumped:
+-- a change to them would silently come back as shipped after a restore.
+CREATE FUNCTION billrecon._keep_builtin_rows()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $kb$
+BEGIN
+  IF OLD.builtin AND NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = current_user) THEN
+    RAISE EXCEPTION USING ERRCODE = '55000',
+      MESSAGE = format('built-in rows of billrecon.%s cannot be changed or deleted', TG_TABLE_NAME),
+      DETAIL = 'They ship with billrecon and are recreated as shipped by every install and restore.',
+      HINT = 'Add your own row (builtin = false); for presets, yours are applied before the built-in ones.';
+  END IF;
+  RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+END
+$kb$;
+COMMENT ON FUNCTION billrecon._keep_builtin_rows() IS 'Internal: trigger refusing changes to built-in rows';
+CREATE TRIGGER keep_builtin BEFORE UPDATE OR DELETE ON billrecon.rule_presets
+  FOR EACH ROW EXECUTE FUNCTION billrecon._keep_builtin_rows();
+CREATE TRIGGER keep_builtin BEFORE UPDATE OR DELETE ON billrecon.microsoft_skus
+  FOR EACH ROW EXECUTE FUNCTION billrecon._keep_builtin_rows();
+CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON billrecon.microsoft_skus
   FOR EACH ROW EXECUTE FUNCTION billrecon._audit_row();

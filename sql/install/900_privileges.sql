@@ -72,13 +72,18 @@ GRANT SELECT ON billrecon.reconcile_runs, billrecon.reconcile_run_inputs, billre
   TO billrecon_reader;
 GRANT EXECUTE ON FUNCTION billrecon.last_run_id(),
                           billrecon._is_discrepancy(text, numeric),
+                          billrecon._rule_filter(jsonb),
+                          billrecon._filter_captures(text, billrecon.rule_filter, billrecon.usage_records),
+                          billrecon._filter_quantity(text, billrecon.rule_filter, billrecon.usage_records),
                           billrecon._rule_captures(text, jsonb, billrecon.usage_records),
                           billrecon._rule_quantity(text, jsonb, billrecon.usage_records),
                           billrecon._usage_excluded(billrecon.usage_records),
                           billrecon._usage_captured(billrecon.usage_records),
                           billrecon._line_rule(billrecon.psa_line_items),
                           billrecon._default_effective_date(),
-                          billrecon._usage_display_name(billrecon.usage_records)
+                          billrecon._usage_display_name(billrecon.usage_records),
+                          billrecon._serial_key(text),
+                          billrecon._host_key(text)
   TO billrecon_reader;
 
 -- Operator: reconcile and the change workflow. The functions run with the
@@ -101,20 +106,18 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON billrecon.integrations, billrecon.integr
 -- Pruning the audit trail is the admin's alone; nobody updates it.
 GRANT DELETE ON billrecon.audit_log TO billrecon_admin;
 GRANT USAGE ON SEQUENCE billrecon.integrations_id_seq TO billrecon_admin;
--- Deleting an integration cascades into its history and data.
-GRANT DELETE ON billrecon.sync_runs, billrecon.sync_run_messages, billrecon.psa_companies,
-                billrecon.psa_agreements, billrecon.psa_line_items, billrecon.vendor_accounts,
-                billrecon.usage_records
-  TO billrecon_admin;
+-- Deleting an integration cascades into its history and data (foreign-key
+-- actions run as the tables' owner): no direct DELETE on synced data, so
+-- nothing disappears without an audited integration change.
 GRANT EXECUTE ON FUNCTION billrecon.add_integration(text, text, text, jsonb, jsonb, boolean),
                           billrecon.update_integration(text, text, jsonb, jsonb, boolean),
                           billrecon.set_default_psa(text),
                           billrecon.drop_integration(text),
                           billrecon._validate_integration(text, text, jsonb, jsonb),
-                          billrecon._integration_id(text),
-                          billrecon._write_back_quantity(text, text, numeric, date, boolean),
-                          billrecon._write_back_quantity_c(text, text, text, text, boolean)
+                          billrecon._integration_id(text)
   TO billrecon_admin;
+-- Quantities reach the PSA only through cards (push_changes / revert_change):
+-- nobody calls billrecon._write_back_quantity directly but a superuser.
 
 -- User data survives pg_dump / pg_restore.
 SELECT pg_catalog.pg_extension_config_dump('billrecon.integrations', '');

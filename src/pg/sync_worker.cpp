@@ -702,6 +702,9 @@ void billrecon_sync_worker_main(Datum main_arg) {
 				continue;
 			}
 			NothingQueued(dboid);
+			// A worker of this database may have died mid-task while this one
+			// idled: mark its task, since no replacement may be started for it.
+			RecoverInterrupted();
 			if (TimestampDifferenceExceeds(idle_since, GetCurrentTimestamp(), kIdleExitMs))
 				break;
 			(void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, kPollMs, PG_WAIT_EXTENSION);
