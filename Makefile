@@ -12,6 +12,8 @@ OBJS        = $(SRCS:.cpp=.o)
 
 DATA_built  = billrecon--$(EXTVERSION).sql
 DATA        = $(wildcard sql/upgrade/*.sql)
+# The documentation goes with the extension: $(pg_config --docdir)/extension/.
+DOCS        = $(sort $(wildcard docs/*.md docs/connectors/*.md))
 INSTALL_FRAGMENTS := $(sort $(wildcard sql/install/*.sql))
 
 # pg_regress: sql/<t>.sql against expected/<t>.out, in test/schedule's order.
