@@ -247,7 +247,9 @@ BEGIN
   -- The run's rows are new to the planner: without statistics it plans the
   -- group joins below for a handful of rows (seconds instead of
   -- milliseconds on a large book). ANALYZE samples, so this stays cheap.
-  ANALYZE billrecon.reconcile_results;
+  IF v_company IS NULL THEN   -- a run of one client is small enough for any plan
+    ANALYZE billrecon.reconcile_results;
+  END IF;
 
   -- 2. Adjustments net into their parent: a quantity correction (price zero or
   --    positive) adds its signed quantity; a credit (negative price) nets
