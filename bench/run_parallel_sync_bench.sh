@@ -12,16 +12,4 @@
 # starts a throwaway cluster (test/bin/lib.sh) and stops it afterwards.
 set -euo pipefail
 
-# shellcheck source=test/bin/lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/../test/bin/lib.sh"
-
-br_prepare_run_dir
-started=0
-if ! br_postmaster_alive; then
-	br_install_packages
-	br_build "$BR_RUN_DIR" || exit 1
-	br_cluster_start
-	started=1
-fi
-trap '[[ $started -eq 1 ]] && br_cluster_stop' EXIT
-"$BR_PYTHON" "$BR_ROOT/bench/parallel_sync.py" "$@"
+exec bash "$(dirname "${BASH_SOURCE[0]}")/with_cluster.sh" "$(dirname "${BASH_SOURCE[0]}")/parallel_sync.py" "$@"

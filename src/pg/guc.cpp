@@ -26,6 +26,7 @@ Settings g_settings = {
     10,           // spot_check_min_delta
     0.5,          // spot_check_ratio
     4,            // max_sync_workers
+    true,         // progress_notices
 };
 
 void DefineSettings() {
@@ -95,6 +96,10 @@ void DefineSettings() {
 	                        "Each worker is a background worker process: keep max_worker_processes above the sum over "
 	                        "databases plus what other extensions use.",
 	                        &g_settings.max_sync_workers, 4, 1, 32, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+	DefineCustomBoolVariable("billrecon.progress_notices",
+	                         "Long foreground syncs report their progress as NOTICEs.",
+	                         "None in the first 5 seconds of an integration's sync, then at most one every 5 seconds.",
+	                         &g_settings.progress_notices, true, PGC_USERSET, 0, nullptr, nullptr, nullptr);
 	MarkGUCPrefixReserved("billrecon");
 }
 

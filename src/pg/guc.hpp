@@ -20,6 +20,7 @@ struct Settings {
 	int spot_check_min_delta;
 	double spot_check_ratio;
 	int max_sync_workers;
+	bool progress_notices;
 };
 
 extern Settings g_settings;

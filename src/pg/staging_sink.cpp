@@ -175,6 +175,10 @@ void StagingSink::OnPage(std::string_view phase, size_t records) {
 	memcpy(name, phase.data(), n);
 	name[n] = '\0';
 	ReportSyncProgress(name, static_cast<long>(records));
+	++pages_;
+	records_ += static_cast<long>(records);
+	if (!label_.empty())
+		CallPg(ProgressNotice, label_.c_str(), static_cast<const char *>(name), pages_, records_);
 	// Each page ends with an interrupt check, so a cancel never waits for
 	// the whole listing.
 	CallPg(CheckInterrupts);

@@ -12,7 +12,8 @@ namespace billrecon::pg {
 
 class StagingSink : public connectors::RecordSink {
 public:
-	explicit StagingSink(int64_t run_id) : run_id_(run_id) {
+	// `label` names the sync in progress NOTICEs (the integration's name).
+	explicit StagingSink(int64_t run_id, std::string label = {}) : run_id_(run_id), label_(std::move(label)) {
 	}
 
 	void PutCompanies(const std::vector<model::Company> &rows) override;
@@ -34,6 +35,9 @@ private:
 	void Write(int table, const Batch &batch);
 
 	int64_t run_id_;
+	std::string label_;
+	long pages_ = 0;
+	long records_ = 0;
 	std::vector<std::string> warnings_;
 	size_t dropped_warnings_ = 0;
 };

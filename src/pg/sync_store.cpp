@@ -11,6 +11,7 @@ extern "C" {
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/lsyscache.h"
+#include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 }
 
@@ -436,6 +437,28 @@ int64 StoreMatchSuggestions(int32 integration_id, int nrows, const char *const *
 
 Datum NumericFromText(const char *text) {
 	return DirectFunctionCall3(numeric_in, CStringGetDatum(text), ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+}
+
+void ProgressNotice(const char *integration, const char *phase, long pages, long records) {
+	static TimestampTz started = 0;
+	static TimestampTz last = 0;
+	static char current[NAMEDATALEN] = "";
+	if (!g_settings.progress_notices || IsBackgroundWorker)
+		return;
+	TimestampTz now = GetCurrentTimestamp();
+	if (strcmp(current, integration) != 0 || pages <= 1) {
+		strlcpy(current, integration, sizeof current);
+		started = now;
+		last = now;
+		return;
+	}
+	if (!TimestampDifferenceExceeds(started, now, 5000) || !TimestampDifferenceExceeds(last, now, 5000))
+		return;
+	last = now;
+	ereport(NOTICE, (errmsg("billrecon: syncing %s: %s, %ld page(s) and %ld record(s) so far", integration, phase,
+	                        pages, records),
+	                 errhint("SET billrecon.progress_notices = off silences these; billrecon.sync_async() syncs in "
+	                         "the background instead.")));
 }
 
 const char *OuterUserName() {

@@ -154,4 +154,8 @@ Datum NumericFromText(const char *text);
 // The role that called us, before SECURITY DEFINER switched (for started_by).
 const char *OuterUserName();
 
+// A progress NOTICE for a long foreground sync: none in its first 5 seconds,
+// then at most one every 5 seconds (billrecon.progress_notices turns them off).
+void ProgressNotice(const char *integration, const char *phase, long pages, long records);
+
 } // namespace billrecon::pg

@@ -154,3 +154,21 @@ class SyncAsyncTest(E2ETestCase):
             self.queue("no-such-integration")
         with self.assertRaisesRegex(Exception, "does not exist"):
             self.scalar("SELECT billrecon.cancel_sync(-1)")
+
+
+class ProgressNoticeTest(E2ETestCase):
+    """A long foreground sync reports its progress: no NOTICE in its first 5
+    seconds, then at most one every 5 seconds."""
+
+    def test_a_long_foreground_sync_reports_progress(self):
+        name, _ = self.add("ninjaone", options={"page_size": 25})
+        self.nj.fault(kind="slow", delay_s=0.8, match="devices")
+        del self.conn.notices[:]
+        t0 = time.time()
+        row = self.sync(name)
+        self.assert_succeeded(row)
+        self.assertGreater(time.time() - t0, 5.5, "the sync is long enough to report: %r" % row)
+        progress = [n for n in self.conn.notices if "billrecon: syncing" in n]
+        self.assertTrue(progress, "a sync of more than 5 seconds says how far it is: %r" % self.conn.notices)
+        self.assertRegex(progress[0], r"billrecon: syncing %s: \w+, \d+ page\(s\) and \d+ record\(s\) so far" % name)
+        self.assertLessEqual(len(progress), 2, "at most one every 5 seconds")

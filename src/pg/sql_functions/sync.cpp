@@ -59,7 +59,7 @@ Outcome SyncOne(const IntegrationRow &row, connectors::SyncMode mode) {
 	if (start.has_since)
 		request.since = std::string(start.since);
 
-	StagingSink sink(start.run_id);
+	StagingSink sink(start.run_id, row.name);
 	Subxact sx;
 	CallPg(BeginSubxact, &sx);
 	std::unique_ptr<sync::Runner> runner;
