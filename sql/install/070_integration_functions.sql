@@ -44,7 +44,7 @@ BEGIN
       RAISE EXCEPTION USING ERRCODE = '23505',
         MESSAGE = 'there is already a default PSA',
         DETAIL = format('Integration "%s" is the default PSA; there can be only one.', v_other),
-        HINT = format('Add this integration with is_default_psa => false, or first run SELECT billrecon.set_default_psa("%s") after adding it.', add_integration.name);
+        HINT = format('Add this integration with is_default_psa => false, then run SELECT billrecon.set_default_psa(%L).', add_integration.name);
     END IF;
   END IF;
 

@@ -57,7 +57,10 @@ WITH last_run AS (
   SELECT DISTINCT ON (r.integration_id) r.*
     FROM billrecon.sync_runs r
    WHERE r.status <> 'running'
-   ORDER BY r.integration_id, r.started_at DESC, r.id DESC
+     -- a sync refused because another one of the integration was running
+     -- (55P03) never started: it says nothing about the integration's health
+     AND r.error_sqlstate IS DISTINCT FROM '55P03'
+   ORDER BY r.integration_id, r.finished_at DESC, r.id DESC
 ), last_success AS (
   SELECT r.integration_id, max(r.finished_at) AS finished_at
     FROM billrecon.sync_runs r

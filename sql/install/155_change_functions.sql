@@ -213,7 +213,8 @@ SELECT p.id AS card_id, p.run_id, p.company_external_id AS psa_company_id, p.lin
        p.monthly_amount, p.billing_cycle, vi.name AS vendor_integration, p.usage_kind, p.explanation,
        p.dismiss_reason, p.decided_by, p.decided_at, p.push_attempts, p.pushed_at, p.push_error,
        p.reverts_card_id, p.reverted_by_card_id, p.last_run_id,
-       coalesce(p.note, n.note) AS note, p.tags || coalesce(n.tags, '{}') AS tags,
+       coalesce(p.note, n.note) AS note,
+       ARRAY(SELECT DISTINCT t FROM unnest(p.tags || coalesce(n.tags, '{}')) AS t ORDER BY t) AS tags,
        p.created_at, p.updated_at
   FROM billrecon.proposed_changes p
   LEFT JOIN billrecon.integrations vi ON vi.id = p.vendor_integration_id
@@ -332,8 +333,10 @@ BEGIN
    WHERE p.id = ANY (card_ids) AND p.status IN ('pending', 'approved', 'failed');
   GET DIAGNOSTICS v_n = ROW_COUNT;
   IF v_skipped IS NOT NULL THEN
-    RAISE NOTICE 'skipped card(s): %', v_skipped
-      USING HINT = 'A pushed card is undone with billrecon.revert_change(card_id).';
+    RAISE NOTICE 'skipped card(s) already pushed or dismissed: %', v_skipped
+      USING HINT = CASE WHEN v_skipped LIKE '%(pushed)%'
+                        THEN 'A pushed card is undone with billrecon.revert_change(card_id).'
+                        ELSE 'A dismissed card stays dismissed; approve it to change your mind.' END;
   END IF;
   RETURN v_n;
 END

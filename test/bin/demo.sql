@@ -99,6 +99,7 @@ SELECT * FROM billrecon.unmapped_counts ORDER BY side DESC, integration;
 \echo '==> spot checks: this billing team looks at every change of 5 units or more before approving it'
 \echo '    (billrecon.spot_check_min_delta, default 10, beside 50 % of the line: billrecon.spot_check_ratio)'
 SET billrecon.spot_check_min_delta = 5;
+ALTER DATABASE :"demo_db" SET billrecon.spot_check_min_delta = 5;   -- for later sessions and runs too
 
 \echo
 \echo '==> reconcile the month: billrecon.reconcile() compares every PSA line in force with the usage its rule counts'
