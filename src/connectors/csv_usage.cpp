@@ -121,9 +121,13 @@ std::vector<std::vector<std::string>> SplitCsv(std::string_view text, std::vecto
 				++i;
 				continue;
 			}
-			if (i < text.size() && text[i] == '\r')
+			// A record ends at CRLF, LF or a lone CR (old Mac files): each is one line.
+			if (i < text.size() && text[i] == '\r') {
 				++i;
-			if (i < text.size() && text[i] == '\n') {
+				if (i < text.size() && text[i] == '\n')
+					++i;
+				++line;
+			} else if (i < text.size() && text[i] == '\n') {
 				++i;
 				++line;
 			}

@@ -37,6 +37,15 @@ TEST(CsvSplit, QuotesCommasNewlinesAndCrlf) {
 	EXPECT_EQ(lines, (std::vector<size_t>{1, 2, 5}));
 }
 
+// Found by fuzz_csv_usage: a lone CR (old Mac line ends) ended a record
+// without counting a line, so every later error named the wrong line.
+TEST(CsvSplit, LoneCarriageReturnsCountLines) {
+	std::vector<size_t> lines;
+	auto records = SplitCsv("header\rA1,X\rA1,Y\r\nA1,Z\nlast", lines);
+	ASSERT_EQ(records.size(), 5u);
+	EXPECT_EQ(lines, (std::vector<size_t>{1, 2, 3, 4, 5}));
+}
+
 TEST(CsvSplit, UnterminatedQuoteNamesItsLine) {
 	std::vector<size_t> lines;
 	try {
