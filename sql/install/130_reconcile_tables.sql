@@ -127,6 +127,9 @@ CREATE TABLE billrecon.reconcile_results (
 );
 CREATE INDEX reconcile_results_run ON billrecon.reconcile_results (run_id, psa_company_id);
 CREATE INDEX reconcile_results_line ON billrecon.reconcile_results (line_item_id, run_id) WHERE line_item_id IS NOT NULL;
+-- BI filters by client and by integration across runs.
+CREATE INDEX reconcile_results_client ON billrecon.reconcile_results (company_external_id, run_id);
+CREATE INDEX reconcile_results_integration ON billrecon.reconcile_results (integration, run_id);
 COMMENT ON TABLE billrecon.reconcile_results IS
   'Every result row of every reconcile run: one per PSA line item in force, one per unmapped vendor account with '
   'usage, one per unaccounted usage product of a client. Read it through billrecon.reconciled_lines and '

@@ -53,6 +53,8 @@ CREATE TABLE billrecon.proposed_changes (
 );
 CREATE INDEX proposed_changes_line ON billrecon.proposed_changes (line_item_id, status);
 CREATE INDEX proposed_changes_key ON billrecon.proposed_changes (card_key, status);
+CREATE INDEX proposed_changes_run ON billrecon.proposed_changes (run_id);
+CREATE INDEX proposed_changes_client ON billrecon.proposed_changes (company_external_id, status);
 CREATE INDEX proposed_changes_status ON billrecon.proposed_changes (status, effective_date);
 CREATE INDEX proposed_changes_new_revenue ON billrecon.proposed_changes (psa_company_id, vendor_integration_id, product)
   WHERE kind = 'new_revenue';
