@@ -470,25 +470,28 @@ BEGIN
                                THEN 'no line of any client bills this usage: amount unknown'
                                ELSE format('priced at the median monthly unit price of %s line(s) whose rule would '
                                            'count this usage', e.n) END
-    FROM (SELECT x.id, p.price, p.n
+    FROM (WITH rules AS MATERIALIZED (   -- each distinct rule once, with its lines' monthly unit prices
+            SELECT o.mode, billrecon._rule_filter(o.filters) AS f,
+                   array_agg(billrecon.monthly_amount(o.unit_price / o.multiplier, 'monthly'))
+                     FILTER (WHERE o.billing_cycle = 'monthly') AS monthly_lines,
+                   array_agg(billrecon.monthly_amount(o.unit_price / o.multiplier,
+                               CASE WHEN o.billing_cycle IN ('quarterly', 'annual') THEN o.billing_cycle
+                                    ELSE 'monthly' END)) AS all_lines
+              FROM billrecon.reconcile_results o
+             WHERE o.run_id = v_run AND o.row_kind = 'line' AND o.state = 'reconciled'
+               AND o.price_source = 'hard' AND o.mode <> 'manual'
+             GROUP BY o.mode, o.filters)
+          SELECT x.id, p.price, p.n
             FROM billrecon.reconcile_results x
             JOIN billrecon.usage_records u ON u.id = x.example_usage_id
             LEFT JOIN LATERAL (
-              SELECT percentile_disc(0.5) WITHIN GROUP (
-                       ORDER BY billrecon.monthly_amount(o.unit_price / o.multiplier,
-                                  CASE WHEN o.billing_cycle IN ('quarterly', 'annual') THEN o.billing_cycle
-                                       ELSE 'monthly' END)) AS price,
-                     count(*) AS n
-                FROM billrecon.reconcile_results o
-               WHERE o.run_id = v_run AND o.row_kind = 'line' AND o.state = 'reconciled'
-                 AND o.price_source = 'hard' AND o.mode <> 'manual'
-                 AND billrecon._rule_captures(o.mode, o.filters, u)
-                 -- monthly lines when there are any: they price a month directly
-                 AND (o.billing_cycle = 'monthly' OR NOT EXISTS (
-                        SELECT 1 FROM billrecon.reconcile_results om
-                         WHERE om.run_id = v_run AND om.row_kind = 'line' AND om.state = 'reconciled'
-                           AND om.price_source = 'hard' AND om.mode <> 'manual'
-                           AND om.billing_cycle = 'monthly' AND billrecon._rule_captures(om.mode, om.filters, u)))
+              -- monthly lines when there are any: they price a month directly
+              SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY v.price) AS price, count(*) AS n
+                FROM (SELECT CASE WHEN bool_or(r.monthly_lines IS NOT NULL) OVER () THEN r.monthly_lines
+                                  ELSE r.all_lines END AS prices
+                        FROM rules r
+                       WHERE billrecon._filter_captures(r.mode, r.f, u)) m
+                CROSS JOIN LATERAL unnest(m.prices) AS v(price)
               HAVING count(*) > 0) p ON true
            WHERE x.run_id = v_run AND x.row_kind = 'unaccounted') e
    WHERE t.id = e.id;
