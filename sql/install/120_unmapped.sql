@@ -38,7 +38,7 @@ COMMENT ON FUNCTION billrecon._rule_filter(jsonb) IS 'Internal: unpacks a rule''
 CREATE FUNCTION billrecon._filter_captures(mode text, f billrecon.rule_filter, u billrecon.usage_records)
 RETURNS boolean
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN CASE mode
+RETURN coalesce(CASE mode
            WHEN 'asset' THEN u.kind = 'device'
              AND (f.device_classes IS NULL OR f.device_classes ? u.device_class)
              AND (f.os_pattern IS NULL OR coalesce(u.os_name, '') ~* f.os_pattern)
@@ -51,7 +51,7 @@ RETURN CASE mode
              AND (f.products_pattern IS NULL OR coalesce(u.product, '') ~* f.products_pattern
                   OR coalesce(u.product_name, '') ~* f.products_pattern)
            ELSE false
-         END;
+         END, false);   -- a device without a class, a null SKU: not captured (never null)
 COMMENT ON FUNCTION billrecon._filter_captures(text, billrecon.rule_filter, billrecon.usage_records) IS
   'Internal: whether a rule of this mode and these (unpacked) filters addresses the usage record';
 

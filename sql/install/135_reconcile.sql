@@ -149,6 +149,22 @@ COMMENT ON FUNCTION billrecon._carry_over_replaced_lines() IS
   'Internal: gives a line that replaced another through a write-back the old line''s own rule, note and ignore flag '
   '(called by billrecon.reconcile())';
 
+-- The counting pass, in C++ (src/reconcile/usage_counter.cpp): every usage
+-- record of the mapped clients read once and tested against the rules of its
+-- client, instead of once per rule in SQL. It means exactly what
+-- billrecon._filter_captures / _filter_quantity and the SQL it replaces in
+-- steps 4 and 6 mean (docs/reconciliation.md, "How it is computed"); the
+-- pg_regress book and the e2e properties hold it to the same numbers.
+CREATE FUNCTION billrecon._count_usage(run_id bigint, psa_company_id bigint)
+RETURNS bigint
+LANGUAGE c VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'billrecon_count_usage';
+COMMENT ON FUNCTION billrecon._count_usage(bigint, bigint) IS
+  'Internal: counts the usage records of a reconcile run''s clients in one pass (groups, unaccounted usage, seats) '
+  'into the session''s temporary tables billrecon_group_counts, billrecon_unaccounted_parts and '
+  'billrecon_client_seats; returns the number of records read (called by billrecon.reconcile())';
+
 CREATE FUNCTION billrecon.reconcile(period date DEFAULT current_date, psa_company_id text DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql
@@ -295,43 +311,14 @@ BEGIN
 
   -- 4. Count. Lines of one client under one rule form a group: expected is the
   --    sum of (billed + adjustments) x multiplier; the variance goes on the
-  --    line with the latest effective date, priced at its unit price.
-  WITH grp AS (
-    SELECT x.psa_company_id, x.rule_id, x.integration_id, x.mode, x.filters, x.multiplier,
-           billrecon._rule_filter(x.filters) AS f,
-           sum((x.invoiced_qty + x.adjustment_qty) * x.multiplier) AS expected,
-           count(*) AS n,
-           (array_agg(x.id ORDER BY x.effective_date DESC NULLS LAST, x.line_item_id DESC))[1] AS report_id,
-           (array_agg(x.line_item_external_id ORDER BY x.effective_date DESC NULLS LAST, x.line_item_id DESC))[1]
-             AS report_line
-      FROM billrecon.reconcile_results x
-     WHERE x.run_id = v_run AND x.state = 'reconciled'
-     GROUP BY x.psa_company_id, x.rule_id, x.integration_id, x.mode, x.filters, x.multiplier
-  ), counted AS (
-    SELECT g.*,
-           -- A machine the RMM reports twice (one serial number) is one seat.
-           CASE WHEN g.mode = 'asset' THEN k.machines ELSE k.qty END AS qty,
-           CASE WHEN g.mode = 'asset' THEN k.qty - k.machines ELSE 0 END AS duplicates,
-           k.accounts
-      FROM grp g
-      CROSS JOIN LATERAL (
-        SELECT coalesce(sum(CASE WHEN g.mode = 'manual' THEN billrecon._compare_quantity(u)
-                                 ELSE billrecon._filter_quantity(g.mode, g.f, u) END), 0) AS qty,
-               count(DISTINCT coalesce(billrecon._serial_key(u.serial_number), 'record ' || u.id))
-                 FILTER (WHERE g.mode = 'asset' AND billrecon._filter_captures(g.mode, g.f, u)) AS machines,
-               count(DISTINCT va.id) AS accounts
-          FROM billrecon.client_mappings m
-          JOIN billrecon.vendor_accounts va ON va.id = m.vendor_account_id
-               AND va.integration_id = g.integration_id AND va.removed_at IS NULL
-          LEFT JOIN billrecon.usage_records u ON u.account_id = va.id AND u.removed_at IS NULL
-               -- (billrecon._usage_excluded, written out: a function with a
-               -- subquery is not inlined, and this runs once per record)
-               AND NOT EXISTS (SELECT 1 FROM billrecon.excluded_vendor_products e
-                                WHERE e.integration_id = u.integration_id
-                                  AND lower(e.product) IN (lower(coalesce(u.product, '')),
-                                                           lower(coalesce(u.product_name, ''))))
-         WHERE m.psa_company_id = g.psa_company_id) k
-  )
+  --    line with the latest effective date, priced at its unit price. The
+  --    usage is counted in one pass over the records (billrecon._count_usage):
+  --    what each group's rule counts, and the distinct machines of asset
+  --    rules (a machine the RMM reports twice, one serial number, is one seat).
+  PERFORM billrecon._count_usage(v_run, v_company);
+  -- (Window functions over the run's rows, not a join of the rows to their
+  -- groups: a join on three columns is estimated at one row and planned as
+  -- a nested loop that is quadratic in the number of groups.)
   UPDATE billrecon.reconcile_results t
      SET group_line_item_id = c.report_line,
          group_size = c.n,
@@ -342,9 +329,31 @@ BEGIN
          duplicates_counted_once = CASE WHEN t.id = c.report_id AND c.duplicates > 0 THEN c.duplicates END,
          variance = CASE WHEN t.id = c.report_id THEN c.qty - c.expected ELSE 0 END,
          counted_source = CASE WHEN t.mode = 'manual' THEN 'estimated' ELSE 'hard' END
-    FROM counted c
-   WHERE t.run_id = v_run AND t.state = 'reconciled'
-     AND t.psa_company_id = c.psa_company_id AND t.rule_id = c.rule_id AND t.integration_id = c.integration_id;
+    FROM (SELECT x.id,
+                 sum((x.invoiced_qty + x.adjustment_qty) * x.multiplier) OVER w AS expected,
+                 count(*) OVER w AS n,
+                 first_value(x.id) OVER w AS report_id,
+                 first_value(x.line_item_external_id) OVER w AS report_line,
+                 -- asset rules count machines: one reported twice (one serial number) is one seat
+                 CASE WHEN x.mode = 'asset' THEN coalesce(k.machines, 0) ELSE coalesce(k.quantity, 0) END AS qty,
+                 CASE WHEN x.mode = 'asset' THEN coalesce(k.quantity, 0) - coalesce(k.machines, 0) ELSE 0 END
+                   AS duplicates,
+                 coalesce(a.accounts, 0) AS accounts
+            FROM billrecon.reconcile_results x
+            LEFT JOIN pg_temp.billrecon_group_counts k   -- written by billrecon._count_usage
+                   ON k.psa_company_id = x.psa_company_id AND k.rule_id = x.rule_id
+                  AND k.integration_id = x.integration_id
+            LEFT JOIN (SELECT m.psa_company_id, va.integration_id, count(*) AS accounts
+                         FROM billrecon.client_mappings m
+                         JOIN billrecon.vendor_accounts va ON va.id = m.vendor_account_id AND va.removed_at IS NULL
+                        WHERE v_company IS NULL OR m.psa_company_id = v_company
+                        GROUP BY m.psa_company_id, va.integration_id) a
+                   ON a.psa_company_id = x.psa_company_id AND a.integration_id = x.integration_id
+           WHERE x.run_id = v_run AND x.state = 'reconciled'
+          WINDOW w AS (PARTITION BY x.psa_company_id, x.rule_id, x.integration_id
+                       ORDER BY x.effective_date DESC NULLS LAST, x.line_item_id DESC
+                       ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)) c
+   WHERE t.id = c.id;
 
   UPDATE billrecon.reconcile_results t
      SET amount = round(t.variance / t.multiplier * t.unit_price, 2),
@@ -399,66 +408,19 @@ BEGIN
   --    distributor's subscription of a product the client's tenant reports as
   --    licences (the licences speak for them); users, where the tenant reports
   --    licences (the licences are what is billed), and unlicensed users.
+  --    Each record is judged in the counting pass of step 4
+  --    (billrecon._count_usage); here its verdicts are summed per product.
   INSERT INTO billrecon.reconcile_results (
     run_id, row_kind, state, type, psa_company_id, company_external_id, company, integration_id, integration,
     usage_kind, product, product_name, counted_qty, counted_accounts, counted_source, variance, example_usage_id)
-  WITH lines AS MATERIALIZED (   -- the run's lines with their filters unpacked once
-    SELECT x.psa_company_id, x.integration_id, x.mode, billrecon._rule_filter(x.filters) AS f
-      FROM billrecon.reconcile_results x
-     WHERE x.run_id = v_run AND x.row_kind = 'line' AND x.state IN ('reconciled', 'ignored', 'custom_sql', 'unmapped')
-       AND x.integration_id IS NOT NULL
-  )
-  SELECT v_run, 'unaccounted', 'unaccounted', 'unaccounted', c.id, c.external_id, c.name, i.id, i.name, u.kind,
-         CASE u.kind WHEN 'device' THEN coalesce(u.device_class, u.product, 'other')
-                     WHEN 'user' THEN 'licensed users'
-                     ELSE coalesce(u.product, u.product_name, '') END,
-         max(CASE WHEN u.kind IN ('licence', 'subscription') THEN billrecon._usage_display_name(u) END),
-         sum(billrecon._usage_quantity(u)), count(DISTINCT va.id), 'hard', sum(billrecon._usage_quantity(u)), min(u.id)
-    FROM billrecon.client_mappings m
-    JOIN billrecon.psa_companies c ON c.id = m.psa_company_id AND c.removed_at IS NULL
-    JOIN billrecon.vendor_accounts va ON va.id = m.vendor_account_id AND va.removed_at IS NULL
-    JOIN billrecon.integrations i ON i.id = va.integration_id AND i.enabled
-    JOIN billrecon.usage_records u ON u.account_id = va.id AND u.removed_at IS NULL
-   WHERE (v_company IS NULL OR m.psa_company_id = v_company)
-     AND NOT EXISTS (SELECT 1 FROM billrecon.excluded_vendor_products e
-                      WHERE e.integration_id = u.integration_id
-                        AND lower(e.product) IN (lower(coalesce(u.product, '')), lower(coalesce(u.product_name, ''))))
-     AND (u.kind <> 'user' OR (coalesce(u.licensed, true) AND NOT EXISTS (
-            SELECT 1 FROM billrecon.usage_records l
-             WHERE l.account_id = va.id AND l.kind = 'licence' AND l.removed_at IS NULL
-               AND NOT billrecon._usage_excluded(l))))
-     AND NOT (u.kind = 'device' AND EXISTS (
-            SELECT 1 FROM billrecon.client_mappings m2
-              JOIN billrecon.vendor_accounts va2 ON va2.id = m2.vendor_account_id AND va2.removed_at IS NULL
-                   AND va2.integration_id <> i.id
-              JOIN billrecon.usage_records d ON d.account_id = va2.id AND d.removed_at IS NULL AND d.kind = 'device'
-             WHERE m2.psa_company_id = c.id
-               AND (billrecon._serial_key(d.serial_number) = billrecon._serial_key(u.serial_number)
-                    OR (billrecon._host_key(d.device_name) = billrecon._host_key(u.device_name)
-                        AND (billrecon._serial_key(d.serial_number) IS NULL
-                             OR billrecon._serial_key(u.serial_number) IS NULL)))
-               AND EXISTS (SELECT 1 FROM billrecon.reconcile_results x
-                            WHERE x.run_id = v_run AND x.row_kind = 'line' AND x.psa_company_id = c.id
-                              AND x.integration_id = d.integration_id
-                              AND x.state IN ('reconciled', 'ignored', 'custom_sql', 'unmapped')
-                              AND (x.mode = 'custom_sql' OR billrecon._rule_captures(x.mode, x.filters, d)))))
-     AND NOT (u.kind IN ('licence', 'subscription') AND billrecon._usage_display_name(u) IS NOT NULL AND EXISTS (
-            SELECT 1 FROM billrecon.reconcile_results x
-             WHERE x.run_id = v_run AND x.row_kind = 'line' AND x.psa_company_id = c.id
-               AND x.state IN ('reconciled', 'ignored', 'custom_sql', 'unmapped')
-               AND strpos(lower(coalesce(x.product_name, '')), lower(billrecon._usage_display_name(u))) > 0))
-     AND NOT (u.kind = 'subscription' AND u.product_name IS NOT NULL AND EXISTS (
-            SELECT 1 FROM billrecon.client_mappings m2
-              JOIN billrecon.vendor_accounts va2 ON va2.id = m2.vendor_account_id AND va2.removed_at IS NULL
-              JOIN billrecon.usage_records l ON l.account_id = va2.id AND l.removed_at IS NULL AND l.kind = 'licence'
-             WHERE m2.psa_company_id = c.id
-               AND lower(billrecon._usage_display_name(l)) = lower(u.product_name)))
-     AND NOT EXISTS (
-           SELECT 1 FROM lines x
-            WHERE x.psa_company_id = c.id AND x.integration_id = i.id
-              AND (x.mode = 'custom_sql' OR billrecon._filter_captures(x.mode, x.f, u)))
-   GROUP BY c.id, c.external_id, c.name, i.id, i.name, u.kind, 11
-  HAVING sum(billrecon._usage_quantity(u)) > 0;
+  SELECT v_run, 'unaccounted', 'unaccounted', 'unaccounted', c.id, c.external_id, c.name, i.id, i.name, p.kind,
+         p.product, max(p.display_name), sum(p.quantity), count(DISTINCT p.account_id), 'hard', sum(p.quantity),
+         min(p.min_usage_id)
+    FROM pg_temp.billrecon_unaccounted_parts p   -- written by billrecon._count_usage in step 4
+    JOIN billrecon.psa_companies c ON c.id = p.psa_company_id
+    JOIN billrecon.integrations i ON i.id = p.integration_id
+   GROUP BY c.id, c.external_id, c.name, i.id, i.name, p.kind, p.product
+  HAVING sum(p.quantity) > 0;
 
   -- Unaccounted usage is priced like the lines that bill the same kind of
   -- usage (their rule would count it, whatever the vendor; the client's own
@@ -499,20 +461,12 @@ BEGIN
   -- Seats per client, kept with the run.
   INSERT INTO billrecon.reconcile_run_clients (run_id, psa_company_id, company_external_id, company, seat_count,
                                                devices, users, licences, subscriptions)
-  SELECT v_run, c.id, c.external_id, c.name, coalesce(sum(billrecon._usage_quantity(u)), 0),
-         coalesce(sum(billrecon._usage_quantity(u)) FILTER (WHERE u.kind = 'device'), 0),
-         coalesce(sum(billrecon._usage_quantity(u)) FILTER (WHERE u.kind = 'user'), 0),
-         coalesce(sum(billrecon._usage_quantity(u)) FILTER (WHERE u.kind = 'licence'), 0),
-         coalesce(sum(billrecon._usage_quantity(u)) FILTER (WHERE u.kind = 'subscription'), 0)
+  SELECT v_run, c.id, c.external_id, c.name, coalesce(s.seats, 0), coalesce(s.devices, 0), coalesce(s.users, 0),
+         coalesce(s.licences, 0), coalesce(s.subscriptions, 0)
     FROM billrecon.psa_companies c
-    LEFT JOIN billrecon.client_mappings m ON m.psa_company_id = c.id
-    LEFT JOIN billrecon.vendor_accounts va ON va.id = m.vendor_account_id AND va.removed_at IS NULL
-    LEFT JOIN billrecon.integrations i ON i.id = va.integration_id AND i.enabled
-    LEFT JOIN billrecon.usage_records u ON u.account_id = va.id AND i.id IS NOT NULL AND u.removed_at IS NULL
-         AND NOT billrecon._usage_excluded(u)
+    LEFT JOIN pg_temp.billrecon_client_seats s ON s.psa_company_id = c.id   -- from billrecon._count_usage
    WHERE c.id IN (SELECT x.psa_company_id FROM billrecon.reconcile_results x WHERE x.run_id = v_run)
-     AND (v_company IS NULL OR c.id = v_company)
-   GROUP BY c.id, c.external_id, c.name;
+     AND (v_company IS NULL OR c.id = v_company);
 
   -- Inputs that may be unreliable: said once in a WARNING and the run's
   -- notes, and on every row that depends on them.

@@ -18,6 +18,112 @@ def money(x):
     return x.quantize(CENT, rounding=decimal.ROUND_HALF_EVEN) if x is not None else None
 
 
+# The counting of reconcile() written out in plain SQL, record by rule, with
+# the same SQL functions the views use (billrecon._rule_quantity,
+# _rule_captures, _usage_excluded, _serial_key): the definition the C++
+# counting pass (billrecon._count_usage) must reproduce exactly.
+SQL_GROUP_COUNTS = """
+SELECT g.psa_company_id, g.rule_id, g.integration_id, g.mode,
+       coalesce(sum(CASE WHEN g.mode = 'manual' THEN billrecon._compare_quantity(u)
+                         ELSE billrecon._rule_quantity(g.mode, g.filters, u) END), 0) AS qty,
+       count(DISTINCT coalesce(billrecon._serial_key(u.serial_number), 'record ' || u.id))
+         FILTER (WHERE g.mode = 'asset' AND billrecon._rule_captures(g.mode, g.filters, u)) AS machines
+  FROM (SELECT DISTINCT x.psa_company_id, x.rule_id, x.integration_id, x.mode, x.filters
+          FROM billrecon.reconcile_results x WHERE x.run_id = %(run)s AND x.state = 'reconciled') g
+  JOIN billrecon.client_mappings m ON m.psa_company_id = g.psa_company_id
+  JOIN billrecon.vendor_accounts va ON va.id = m.vendor_account_id AND va.integration_id = g.integration_id
+       AND va.removed_at IS NULL
+  LEFT JOIN billrecon.usage_records u ON u.account_id = va.id AND u.removed_at IS NULL
+       AND NOT billrecon._usage_excluded(u)
+ GROUP BY 1, 2, 3, 4
+"""
+
+SQL_UNACCOUNTED = """
+  WITH lines AS MATERIALIZED (   -- the run's lines with their filters unpacked once
+    SELECT x.psa_company_id, x.integration_id, x.mode, billrecon._rule_filter(x.filters) AS f
+      FROM billrecon.reconcile_results x
+     WHERE x.run_id = %(run)s AND x.row_kind = 'line' AND x.state IN ('reconciled', 'ignored', 'custom_sql', 'unmapped')
+       AND x.integration_id IS NOT NULL
+  )
+  SELECT c.id AS psa_company_id, i.id AS integration_id, u.kind AS usage_kind,
+         CASE u.kind WHEN 'device' THEN coalesce(u.device_class, u.product, 'other')
+                     WHEN 'user' THEN 'licensed users'
+                     ELSE coalesce(u.product, u.product_name, '') END AS product,
+         max(CASE WHEN u.kind IN ('licence', 'subscription') THEN billrecon._usage_display_name(u) END) AS product_name,
+         sum(billrecon._usage_quantity(u)) AS counted_qty, count(DISTINCT va.id) AS counted_accounts,
+         min(u.id) AS example_usage_id
+    FROM billrecon.client_mappings m
+    JOIN billrecon.psa_companies c ON c.id = m.psa_company_id AND c.removed_at IS NULL
+    JOIN billrecon.vendor_accounts va ON va.id = m.vendor_account_id AND va.removed_at IS NULL
+    JOIN billrecon.integrations i ON i.id = va.integration_id AND i.enabled
+    JOIN billrecon.usage_records u ON u.account_id = va.id AND u.removed_at IS NULL
+   WHERE (%(company)s::bigint IS NULL OR m.psa_company_id = %(company)s::bigint)
+     AND NOT EXISTS (SELECT 1 FROM billrecon.excluded_vendor_products e
+                      WHERE e.integration_id = u.integration_id
+                        AND lower(e.product) IN (lower(coalesce(u.product, '')), lower(coalesce(u.product_name, ''))))
+     AND (u.kind <> 'user' OR (coalesce(u.licensed, true) AND NOT EXISTS (
+            SELECT 1 FROM billrecon.usage_records l
+             WHERE l.account_id = va.id AND l.kind = 'licence' AND l.removed_at IS NULL
+               AND NOT billrecon._usage_excluded(l))))
+     AND NOT (u.kind = 'device' AND EXISTS (
+            SELECT 1 FROM billrecon.client_mappings m2
+              JOIN billrecon.vendor_accounts va2 ON va2.id = m2.vendor_account_id AND va2.removed_at IS NULL
+                   AND va2.integration_id <> i.id
+              JOIN billrecon.usage_records d ON d.account_id = va2.id AND d.removed_at IS NULL AND d.kind = 'device'
+             WHERE m2.psa_company_id = c.id
+               AND (billrecon._serial_key(d.serial_number) = billrecon._serial_key(u.serial_number)
+                    OR (billrecon._host_key(d.device_name) = billrecon._host_key(u.device_name)
+                        AND (billrecon._serial_key(d.serial_number) IS NULL
+                             OR billrecon._serial_key(u.serial_number) IS NULL)))
+               AND EXISTS (SELECT 1 FROM billrecon.reconcile_results x
+                            WHERE x.run_id = %(run)s AND x.row_kind = 'line' AND x.psa_company_id = c.id
+                              AND x.integration_id = d.integration_id
+                              AND x.state IN ('reconciled', 'ignored', 'custom_sql', 'unmapped')
+                              AND (x.mode = 'custom_sql' OR billrecon._rule_captures(x.mode, x.filters, d)))))
+     AND NOT (u.kind IN ('licence', 'subscription') AND billrecon._usage_display_name(u) IS NOT NULL AND EXISTS (
+            SELECT 1 FROM billrecon.reconcile_results x
+             WHERE x.run_id = %(run)s AND x.row_kind = 'line' AND x.psa_company_id = c.id
+               AND x.state IN ('reconciled', 'ignored', 'custom_sql', 'unmapped')
+               AND strpos(lower(coalesce(x.product_name, '')), lower(billrecon._usage_display_name(u))) > 0))
+     AND NOT (u.kind = 'subscription' AND u.product_name IS NOT NULL AND EXISTS (
+            SELECT 1 FROM billrecon.client_mappings m2
+              JOIN billrecon.vendor_accounts va2 ON va2.id = m2.vendor_account_id AND va2.removed_at IS NULL
+              JOIN billrecon.usage_records l ON l.account_id = va2.id AND l.removed_at IS NULL AND l.kind = 'licence'
+             WHERE m2.psa_company_id = c.id
+               AND lower(billrecon._usage_display_name(l)) = lower(u.product_name)))
+     AND NOT EXISTS (
+           SELECT 1 FROM lines x
+            WHERE x.psa_company_id = c.id AND x.integration_id = i.id
+              AND (x.mode = 'custom_sql' OR billrecon._filter_captures(x.mode, x.f, u)))
+   GROUP BY c.id, i.id, u.kind, 4
+  HAVING sum(billrecon._usage_quantity(u)) > 0;
+"""
+
+
+def assert_counting_matches_sql(case, run):
+    """The run's counted quantities and unaccounted rows equal the plain-SQL definition."""
+    reps = {(r["psa_company_id"], r["rule_id"], r["integration_id"]): r
+            for r in case.q("SELECT * FROM billrecon.reconcile_results WHERE run_id = %s AND state = 'reconciled' "
+                            "AND counted_qty IS NOT NULL", (run,))}
+    ref = case.q(SQL_GROUP_COUNTS, {"run": run})
+    case.assertEqual(len(ref), len(reps))
+    for g in ref:
+        rep = reps[(g["psa_company_id"], g["rule_id"], g["integration_id"])]
+        counted = g["machines"] if g["mode"] == "asset" else g["qty"]
+        duplicates = g["qty"] - g["machines"] if g["mode"] == "asset" else 0
+        case.assertEqual(rep["counted_qty"], counted, rep["line_item_external_id"])
+        case.assertEqual(rep["duplicates_counted_once"] or 0, duplicates, rep["line_item_external_id"])
+    key = lambda r: (r["psa_company_id"], r["integration_id"], r["usage_kind"], r["product"])
+    cols = ("product_name", "counted_qty", "counted_accounts", "example_usage_id")
+    got = {key(r): tuple(r[c] for c in cols)
+           for r in case.q("SELECT * FROM billrecon.reconcile_results WHERE run_id = %s AND row_kind = 'unaccounted'",
+                           (run,))}
+    company = case.scalar("SELECT client_id FROM billrecon.reconcile_runs WHERE id = %s", (run,))
+    want = {key(r): tuple(r[c] for c in cols) for r in case.q(SQL_UNACCOUNTED, {"run": run, "company": company})}
+    case.assertEqual(got, want)
+    return len(ref), len(want)
+
+
 class ReconcileProperties(PushChanges, KindTestCase):
     KIND = "connectwise"
     TRUTH = "psa_company_id"
@@ -74,6 +180,19 @@ class ReconcileProperties(PushChanges, KindTestCase):
                 months = 3 if r["billing_cycle"] == "quarterly" else 12
                 self.assertEqual(r["monthly_amount"], (r["amount"] / months).quantize(CENT, decimal.ROUND_HALF_UP)
                                  if r["amount"] >= 0 else -((-r["amount"]) / months).quantize(CENT, decimal.ROUND_HALF_UP))
+
+    def test_the_counting_pass_equals_the_sql_definition(self):
+        run = self.prepare()
+        groups, unaccounted = assert_counting_matches_sql(self, run)
+        self.assertGreater(groups, 0)
+        # Unaccounted usage too: drop a rule, so its devices count for no line.
+        self.execute("DELETE FROM billrecon.service_rules WHERE id = (SELECT min(id) FROM billrecon.service_rules)")
+        run = self.scalar("SELECT billrecon.reconcile()")
+        groups, unaccounted = assert_counting_matches_sql(self, run)
+        self.assertGreater(unaccounted, 0)
+        # And a run of one client counts that client alike.
+        client = self.scalar("SELECT external_id FROM billrecon.psa_companies ORDER BY id LIMIT 1")
+        assert_counting_matches_sql(self, self.scalar("SELECT billrecon.reconcile(current_date, %s)", (client,)))
 
     def test_reconciling_unchanged_data_again_gives_the_same_results(self):
         first = self.prepare()

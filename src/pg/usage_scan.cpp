@@ -1,0 +1,194 @@
+#include "pg/usage_scan.hpp"
+
+extern "C" {
+#include "access/htup_details.h"
+#include "catalog/pg_collation.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/memutils.h"
+}
+
+namespace billrecon::pg {
+namespace {
+
+void CheckSpi(int rc, int expected, const char *what) {
+	if (rc != expected)
+		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("billrecon: %s failed", what),
+		                errdetail("SPI returned %s.", SPI_result_code_string(rc)),
+		                errhint("This is a bug in billrecon; please report it.")));
+}
+
+// The usage records of the mapped clients, with what the counting pass
+// needs computed by PostgreSQL once per record (case mapping with the
+// database's rules, display names, exclusions).
+const char *const kUsageQuery =
+    "SELECT u.id, u.account_id, m.psa_company_id, u.integration_id, u.enabled, u.licensed, i.enabled,"
+    "       (u.integration_id, lower(coalesce(u.product, '')))"
+    "         IN (SELECT e.integration_id, lower(e.product) FROM billrecon.excluded_vendor_products e)"
+    "       OR (u.integration_id, lower(coalesce(u.product_name, '')))"
+    "         IN (SELECT e.integration_id, lower(e.product) FROM billrecon.excluded_vendor_products e),"
+    "       u.kind, u.quantity::text, u.purchased_quantity::text, u.device_class, u.os_name, u.device_name,"
+    "       lower(u.device_name), u.product, u.product_name, upper(coalesce(u.product, '')),"
+    "       upper(coalesce(u.product_name, '')), lower(u.product_name), upper(u.serial_number),"
+    "       d.display_name, lower(d.display_name)"
+    "  FROM billrecon.client_mappings m"
+    "  JOIN billrecon.psa_companies c ON c.id = m.psa_company_id AND c.removed_at IS NULL"
+    "  JOIN billrecon.vendor_accounts va ON va.id = m.vendor_account_id AND va.removed_at IS NULL"
+    "  JOIN billrecon.integrations i ON i.id = va.integration_id"
+    "  JOIN billrecon.usage_records u ON u.account_id = va.id AND u.removed_at IS NULL"
+    "  LEFT JOIN billrecon.microsoft_skus k ON u.kind = 'licence' AND k.part_number = upper(u.product)"
+    "  CROSS JOIN LATERAL (SELECT CASE WHEN u.kind = 'licence' THEN coalesce(k.display_name, u.product_name)"
+    "                                  ELSE u.product_name END) d(display_name)"
+    " WHERE $1::bigint IS NULL OR m.psa_company_id = $1";
+constexpr int kFixedColumns = 8; // id .. excluded, then the texts of UsageText
+
+Portal g_portal = nullptr;
+MemoryContext g_batch_context = nullptr;
+
+Cell TextCell(Datum d, bool isnull) {
+	if (isnull)
+		return Cell{nullptr, 0};
+	text *t = reinterpret_cast<text *>(PG_DETOAST_DATUM_PACKED(d));
+	return Cell{VARDATA_ANY(t), static_cast<int>(VARSIZE_ANY_EXHDR(t))};
+}
+
+int8 Flag(Datum d, bool isnull) {
+	return isnull ? -1 : (DatumGetBool(d) ? 1 : 0);
+}
+
+} // namespace
+
+CellRows *QueryRunRows(const char *sql, int64 run_id) {
+	Oid types[1] = {INT8OID};
+	Datum args[1] = {Int64GetDatum(run_id)};
+	int rc = SPI_execute_with_args(sql, 1, types, args, nullptr, true, 0);
+	CheckSpi(rc, SPI_OK_SELECT, "reading the run's rules");
+	TupleDesc desc = SPI_tuptable->tupdesc;
+	CellRows *out = static_cast<CellRows *>(palloc(sizeof(CellRows)));
+	out->nrows = static_cast<int>(SPI_processed);
+	out->ncols = desc->natts;
+	out->cells = static_cast<Cell *>(palloc(sizeof(Cell) * (out->nrows * out->ncols + 1)));
+	for (int r = 0; r < out->nrows; ++r)
+		for (int c = 0; c < out->ncols; ++c) {
+			char *v = SPI_getvalue(SPI_tuptable->vals[r], desc, c + 1);
+			out->cells[r * out->ncols + c] = Cell{v, v ? static_cast<int>(strlen(v)) : 0};
+		}
+	return out;
+}
+
+void BeginUsageScan(bool has_company, int64 company_id) {
+	g_batch_context = AllocSetContextCreate(CurrentMemoryContext, "billrecon usage batch", ALLOCSET_DEFAULT_SIZES);
+	Oid types[1] = {INT8OID};
+	Datum args[1] = {Int64GetDatum(company_id)};
+	char nulls[1] = {has_company ? ' ' : 'n'};
+	g_portal = SPI_cursor_open_with_args(nullptr, kUsageQuery, 1, types, args, nulls, true, 0);
+	if (g_portal == nullptr)
+		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("billrecon: opening the usage scan failed"),
+		                errhint("This is a bug in billrecon; please report it.")));
+}
+
+UsageBatch *FetchUsageBatch(int max_rows) {
+	if (SPI_tuptable != nullptr)
+		SPI_freetuptable(SPI_tuptable);
+	MemoryContextReset(g_batch_context);
+	SPI_cursor_fetch(g_portal, true, max_rows);
+	MemoryContext old = MemoryContextSwitchTo(g_batch_context);
+	UsageBatch *batch = static_cast<UsageBatch *>(palloc(sizeof(UsageBatch)));
+	batch->nrows = static_cast<int>(SPI_processed);
+	batch->rows = static_cast<UsageRow *>(palloc(sizeof(UsageRow) * (batch->nrows + 1)));
+	TupleDesc desc = SPI_tuptable->tupdesc;
+	Datum values[kFixedColumns + kUtCount];
+	bool isnull[kFixedColumns + kUtCount];
+	for (int r = 0; r < batch->nrows; ++r) {
+		heap_deform_tuple(SPI_tuptable->vals[r], desc, values, isnull);
+		UsageRow &row = batch->rows[r];
+		row.id = DatumGetInt64(values[0]);
+		row.account_id = DatumGetInt64(values[1]);
+		row.client_id = DatumGetInt64(values[2]);
+		row.integration_id = DatumGetInt32(values[3]);
+		row.enabled = Flag(values[4], isnull[4]);
+		row.licensed = Flag(values[5], isnull[5]);
+		row.integration_enabled = !isnull[6] && DatumGetBool(values[6]);
+		row.excluded = !isnull[7] && DatumGetBool(values[7]);
+		for (int t = 0; t < kUtCount; ++t)
+			row.text[t] = TextCell(values[kFixedColumns + t], isnull[kFixedColumns + t]);
+	}
+	MemoryContextSwitchTo(old);
+	return batch;
+}
+
+void EndUsageScan() {
+	if (SPI_tuptable != nullptr)
+		SPI_freetuptable(SPI_tuptable);
+	if (g_portal != nullptr)
+		SPI_cursor_close(g_portal);
+	g_portal = nullptr;
+	if (g_batch_context != nullptr)
+		MemoryContextDelete(g_batch_context);
+	g_batch_context = nullptr;
+}
+
+void *MakePattern(const char *pattern, int len) {
+	return cstring_to_text_with_len(pattern, len);
+}
+
+bool MatchesPattern(void *pattern, const char *value, int len) {
+	text *v = cstring_to_text_with_len(value, len);
+	bool r = DatumGetBool(DirectFunctionCall2Coll(texticregexeq, DEFAULT_COLLATION_OID, PointerGetDatum(v),
+	                                              PointerGetDatum(static_cast<text *>(pattern))));
+	pfree(v);
+	return r;
+}
+
+void PrepareCountTables() {
+	const char *const statements[] = {
+	    "CREATE TEMP TABLE IF NOT EXISTS billrecon_group_counts ("
+	    " psa_company_id bigint, rule_id bigint, integration_id integer, quantity numeric, machines bigint)"
+	    " ON COMMIT DROP",
+	    "CREATE TEMP TABLE IF NOT EXISTS billrecon_unaccounted_parts ("
+	    " psa_company_id bigint, integration_id integer, kind text, product text, display_name text,"
+	    " account_id bigint, quantity numeric, min_usage_id bigint) ON COMMIT DROP",
+	    "CREATE TEMP TABLE IF NOT EXISTS billrecon_client_seats ("
+	    " psa_company_id bigint, seats numeric, devices numeric, users numeric, licences numeric,"
+	    " subscriptions numeric) ON COMMIT DROP",
+	    "TRUNCATE pg_temp.billrecon_group_counts, pg_temp.billrecon_unaccounted_parts,"
+	    " pg_temp.billrecon_client_seats"};
+	for (const char *sql : statements) {
+		int rc = SPI_execute(sql, false, 0);
+		if (rc != SPI_OK_UTILITY)
+			CheckSpi(rc, SPI_OK_UTILITY, "preparing the count tables");
+	}
+}
+
+void AnalyzeCountTables() {
+	int rc = SPI_execute("ANALYZE pg_temp.billrecon_group_counts, pg_temp.billrecon_unaccounted_parts,"
+	                     " pg_temp.billrecon_client_seats",
+	                     false, 0);
+	if (rc != SPI_OK_UTILITY)
+		CheckSpi(rc, SPI_OK_UTILITY, "analyzing the count tables");
+}
+
+void InsertTextColumns(const char *sql, int ncols, int nrows, const char *const *const *columns) {
+	Oid *types = static_cast<Oid *>(palloc(sizeof(Oid) * ncols));
+	Datum *args = static_cast<Datum *>(palloc(sizeof(Datum) * ncols));
+	Datum *elems = static_cast<Datum *>(palloc(sizeof(Datum) * (nrows > 0 ? nrows : 1)));
+	bool *nulls = static_cast<bool *>(palloc(sizeof(bool) * (nrows > 0 ? nrows : 1)));
+	for (int c = 0; c < ncols; ++c) {
+		for (int r = 0; r < nrows; ++r) {
+			const char *v = columns[c][r];
+			nulls[r] = v == nullptr;
+			elems[r] = v ? CStringGetTextDatum(v) : (Datum)0;
+		}
+		int dims[1] = {nrows};
+		int lbs[1] = {1};
+		types[c] = TEXTARRAYOID;
+		args[c] = PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
+	}
+	int rc = SPI_execute_with_args(sql, ncols, types, args, nullptr, false, 0);
+	CheckSpi(rc, SPI_OK_INSERT, "storing the counts");
+}
+
+} // namespace billrecon::pg
