@@ -79,7 +79,7 @@ BEGIN
     SELECT s.relname FROM pg_stat_user_tables s
      WHERE s.schemaname = 'billrecon'
        AND s.relname IN ('psa_companies', 'psa_agreements', 'psa_line_items', 'vendor_accounts', 'usage_records',
-                         'client_mappings', 'service_rules', 'reconcile_results')
+                         'client_mappings', 'service_rules')   -- (a full run analyzes its results itself)
        AND (coalesce(s.last_analyze, s.last_autoanalyze) IS NULL
             OR s.n_mod_since_analyze > 0.2 * greatest(s.n_live_tup, 1000))
   LOOP
@@ -170,6 +170,9 @@ RETURNS bigint
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+-- Plans for this run's size: a generic plan made for the average run reads
+-- every run's rows by sequential scan when one client is reconciled.
+SET plan_cache_mode = force_custom_plan
 AS $rec$
 DECLARE
   v_company bigint;
@@ -319,52 +322,28 @@ BEGIN
   -- (Window functions over the run's rows, not a join of the rows to their
   -- groups: a join on three columns is estimated at one row and planned as
   -- a nested loop that is quadratic in the number of groups.)
+  --    The same statement prices the variance (variance / multiplier x unit
+  --    price, rounded to cents, and its monthly equivalent) and types it:
+  --    calculated when every input is hard, else estimated with its basis.
   UPDATE billrecon.reconcile_results t
      SET group_line_item_id = c.report_line,
          group_size = c.n,
-         expected_qty = CASE WHEN t.id = c.report_id THEN c.expected
+         expected_qty = CASE WHEN c.is_report THEN c.expected
                              ELSE (t.invoiced_qty + t.adjustment_qty) * t.multiplier END,
-         counted_qty = CASE WHEN t.id = c.report_id THEN c.qty END,
+         counted_qty = CASE WHEN c.is_report THEN c.qty END,
          counted_accounts = c.accounts,
-         duplicates_counted_once = CASE WHEN t.id = c.report_id AND c.duplicates > 0 THEN c.duplicates END,
-         variance = CASE WHEN t.id = c.report_id THEN c.qty - c.expected ELSE 0 END,
-         counted_source = CASE WHEN t.mode = 'manual' THEN 'estimated' ELSE 'hard' END
-    FROM (SELECT x.id,
-                 sum((x.invoiced_qty + x.adjustment_qty) * x.multiplier) OVER w AS expected,
-                 count(*) OVER w AS n,
-                 first_value(x.id) OVER w AS report_id,
-                 first_value(x.line_item_external_id) OVER w AS report_line,
-                 -- asset rules count machines: one reported twice (one serial number) is one seat
-                 CASE WHEN x.mode = 'asset' THEN coalesce(k.machines, 0) ELSE coalesce(k.quantity, 0) END AS qty,
-                 CASE WHEN x.mode = 'asset' THEN coalesce(k.quantity, 0) - coalesce(k.machines, 0) ELSE 0 END
-                   AS duplicates,
-                 coalesce(a.accounts, 0) AS accounts
-            FROM billrecon.reconcile_results x
-            LEFT JOIN pg_temp.billrecon_group_counts k   -- written by billrecon._count_usage
-                   ON k.psa_company_id = x.psa_company_id AND k.rule_id = x.rule_id
-                  AND k.integration_id = x.integration_id
-            LEFT JOIN (SELECT m.psa_company_id, va.integration_id, count(*) AS accounts
-                         FROM billrecon.client_mappings m
-                         JOIN billrecon.vendor_accounts va ON va.id = m.vendor_account_id AND va.removed_at IS NULL
-                        WHERE v_company IS NULL OR m.psa_company_id = v_company
-                        GROUP BY m.psa_company_id, va.integration_id) a
-                   ON a.psa_company_id = x.psa_company_id AND a.integration_id = x.integration_id
-           WHERE x.run_id = v_run AND x.state = 'reconciled'
-          WINDOW w AS (PARTITION BY x.psa_company_id, x.rule_id, x.integration_id
-                       ORDER BY x.effective_date DESC NULLS LAST, x.line_item_id DESC
-                       ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)) c
-   WHERE t.id = c.id;
-
-  UPDATE billrecon.reconcile_results t
-     SET amount = round(t.variance / t.multiplier * t.unit_price, 2),
-         monthly_amount = billrecon.monthly_amount(round(t.variance / t.multiplier * t.unit_price, 2),
+         duplicates_counted_once = CASE WHEN c.is_report AND c.duplicates > 0 THEN c.duplicates END,
+         variance = c.variance,
+         counted_source = CASE WHEN t.mode = 'manual' THEN 'estimated' ELSE 'hard' END,
+         amount = round(c.variance / t.multiplier * t.unit_price, 2),
+         monthly_amount = billrecon.monthly_amount(round(c.variance / t.multiplier * t.unit_price, 2),
                                                    CASE WHEN t.billing_cycle IN ('quarterly', 'annual')
                                                         THEN t.billing_cycle ELSE 'monthly' END),
-         type = CASE WHEN t.price_source = 'estimated' OR t.unit_price IS NULL OR t.counted_source = 'estimated'
+         type = CASE WHEN t.price_source = 'estimated' OR t.unit_price IS NULL OR t.mode = 'manual'
                        OR t.cycle_source = 'estimated'
                      THEN 'estimated' ELSE 'calculated' END,
          estimate_basis = nullif(concat_ws('; ', t.estimate_basis,
-                                    CASE WHEN t.counted_source = 'estimated' THEN
+                                    CASE WHEN t.mode = 'manual' THEN
                                       format('manual line compared with %s', t.integration) END,
                                     CASE WHEN t.cycle_source = 'estimated' THEN
                                       CASE WHEN t.billing_cycle IN ('quarterly', 'annual')
@@ -372,7 +351,33 @@ BEGIN
                                                        t.billing_cycle,
                                                        CASE t.billing_cycle WHEN 'quarterly' THEN 'quarter' ELSE 'year' END)
                                            ELSE format('billing cycle %s: monthly assumed', t.billing_cycle) END END), '')
-   WHERE t.run_id = v_run AND t.state = 'reconciled';
+    FROM (SELECT g.*, CASE WHEN g.is_report THEN g.qty - g.expected ELSE 0 END AS variance
+            FROM (SELECT x.id,
+                         sum((x.invoiced_qty + x.adjustment_qty) * x.multiplier) OVER w AS expected,
+                         count(*) OVER w AS n,
+                         x.id = first_value(x.id) OVER w AS is_report,
+                         first_value(x.line_item_external_id) OVER w AS report_line,
+                         -- asset rules count machines: one reported twice (one serial number) is one seat
+                         CASE WHEN x.mode = 'asset' THEN coalesce(k.machines, 0) ELSE coalesce(k.quantity, 0) END AS qty,
+                         CASE WHEN x.mode = 'asset' THEN coalesce(k.quantity, 0) - coalesce(k.machines, 0) ELSE 0 END
+                           AS duplicates,
+                         coalesce(a.accounts, 0) AS accounts
+                    FROM billrecon.reconcile_results x
+                    LEFT JOIN pg_temp.billrecon_group_counts k   -- written by billrecon._count_usage
+                           ON k.psa_company_id = x.psa_company_id AND k.rule_id = x.rule_id
+                          AND k.integration_id = x.integration_id
+                    LEFT JOIN (SELECT m.psa_company_id, va.integration_id, count(*) AS accounts
+                                 FROM billrecon.client_mappings m
+                                 JOIN billrecon.vendor_accounts va ON va.id = m.vendor_account_id
+                                      AND va.removed_at IS NULL
+                                WHERE v_company IS NULL OR m.psa_company_id = v_company
+                                GROUP BY m.psa_company_id, va.integration_id) a
+                           ON a.psa_company_id = x.psa_company_id AND a.integration_id = x.integration_id
+                   WHERE x.run_id = v_run AND x.state = 'reconciled'
+                  WINDOW w AS (PARTITION BY x.psa_company_id, x.rule_id, x.integration_id
+                               ORDER BY x.effective_date DESC NULLS LAST, x.line_item_id DESC
+                               ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)) g) c
+   WHERE t.id = c.id;
 
   UPDATE billrecon.reconcile_results t
      SET type = 'unmapped'
@@ -527,9 +532,11 @@ COMMENT ON FUNCTION billrecon.reconcile(date, text) IS
 -- One sentence per result row saying what was compared and what it means.
 CREATE FUNCTION billrecon._explain_results(run_id bigint)
 RETURNS void
-LANGUAGE sql
+LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_custom_plan   -- a run of one client reads its rows by index, not the whole table
 AS $exp$
+BEGIN
   UPDATE billrecon.reconcile_results t
      SET explanation = CASE
        WHEN t.state = 'reconciled' AND t.counted_qty IS NULL THEN
@@ -596,7 +603,8 @@ AS $exp$
                 CASE WHEN t.amount IS NULL THEN 'unbilled usage, price unknown'
                      ELSE format('about %s a month of unbilled usage at %s each', t.amount, trim_scale(t.unit_price)) END)
      END || coalesce(' Caution: ' || t.input_warning || '.', '')
-   WHERE t.run_id = _explain_results.run_id
+   WHERE t.run_id = _explain_results.run_id;
+END
 $exp$;
 COMMENT ON FUNCTION billrecon._explain_results(bigint) IS 'Internal: writes the explanation of every result row of a run';
 

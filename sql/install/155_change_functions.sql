@@ -33,6 +33,7 @@ CREATE FUNCTION billrecon._raise_change_cards(run_id bigint)
 RETURNS integer
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_custom_plan   -- plans for this run's size (see billrecon.reconcile)
 AS $rc$
 DECLARE
   v_run billrecon.reconcile_runs;

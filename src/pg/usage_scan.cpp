@@ -61,10 +61,11 @@ int8 Flag(Datum d, bool isnull) {
 
 } // namespace
 
-CellRows *QueryRunRows(const char *sql, int64 run_id) {
-	Oid types[1] = {INT8OID};
-	Datum args[1] = {Int64GetDatum(run_id)};
-	int rc = SPI_execute_with_args(sql, 1, types, args, nullptr, true, 0);
+CellRows *QueryRunRows(const char *sql, int64 run_id, bool has_company, int64 company_id) {
+	Oid types[2] = {INT8OID, INT8OID};
+	Datum args[2] = {Int64GetDatum(run_id), Int64GetDatum(company_id)};
+	char nulls[2] = {' ', has_company ? ' ' : 'n'};
+	int rc = SPI_execute_with_args(sql, 2, types, args, nulls, true, 0);
 	CheckSpi(rc, SPI_OK_SELECT, "reading the run's rules");
 	TupleDesc desc = SPI_tuptable->tupdesc;
 	CellRows *out = static_cast<CellRows *>(palloc(sizeof(CellRows)));
@@ -147,20 +148,33 @@ void PrepareCountTables() {
 	const char *const statements[] = {
 	    "CREATE TEMP TABLE IF NOT EXISTS billrecon_group_counts ("
 	    " psa_company_id bigint, rule_id bigint, integration_id integer, quantity numeric, machines bigint)"
-	    " ON COMMIT DROP",
+	    " ON COMMIT DELETE ROWS",
 	    "CREATE TEMP TABLE IF NOT EXISTS billrecon_unaccounted_parts ("
 	    " psa_company_id bigint, integration_id integer, kind text, product text, display_name text,"
-	    " account_id bigint, quantity numeric, min_usage_id bigint) ON COMMIT DROP",
+	    " account_id bigint, quantity numeric, min_usage_id bigint) ON COMMIT DELETE ROWS",
 	    "CREATE TEMP TABLE IF NOT EXISTS billrecon_client_seats ("
 	    " psa_company_id bigint, seats numeric, devices numeric, users numeric, licences numeric,"
-	    " subscriptions numeric) ON COMMIT DROP",
-	    "TRUNCATE pg_temp.billrecon_group_counts, pg_temp.billrecon_unaccounted_parts,"
-	    " pg_temp.billrecon_client_seats"};
+	    " subscriptions numeric) ON COMMIT DELETE ROWS"};
+	// Created once per session (IF NOT EXISTS would say so in a NOTICE).
+	int rc = SPI_execute("SELECT 1 FROM pg_catalog.pg_class WHERE relnamespace = pg_catalog.pg_my_temp_schema()"
+	                     "   AND relname = 'billrecon_client_seats'",
+	                     true, 0);
+	CheckSpi(rc, SPI_OK_SELECT, "looking for the count tables");
+	bool exist = SPI_processed > 0;
 	for (const char *sql : statements) {
-		int rc = SPI_execute(sql, false, 0);
+		if (exist)
+			break;
+		rc = SPI_execute(sql, false, 0);
 		if (rc != SPI_OK_UTILITY)
 			CheckSpi(rc, SPI_OK_UTILITY, "preparing the count tables");
 	}
+	// Kept for the session, emptied at commit; a second run in one
+	// transaction starts from empty tables too.
+	const char *const empty[] = {"DELETE FROM pg_temp.billrecon_group_counts",
+	                             "DELETE FROM pg_temp.billrecon_unaccounted_parts",
+	                             "DELETE FROM pg_temp.billrecon_client_seats"};
+	for (const char *sql : empty)
+		CheckSpi(SPI_execute(sql, false, 0), SPI_OK_DELETE, "emptying the count tables");
 }
 
 void AnalyzeCountTables() {

@@ -23,8 +23,9 @@ struct CellRows {
 	Cell *cells; // row-major
 };
 
-// Runs a read-only query with $1 = run id and returns its rows as text.
-CellRows *QueryRunRows(const char *sql, int64 run_id);
+// Runs a read-only query with $1 = run id and $2 = the run's client (null
+// for a full run) and returns its rows as text.
+CellRows *QueryRunRows(const char *sql, int64 run_id, bool has_company, int64 company_id);
 
 // One usage record as streamed (the query in usage_scan.cpp).
 enum UsageText {
@@ -74,7 +75,7 @@ void EndUsageScan();
 void *MakePattern(const char *pattern, int len);
 bool MatchesPattern(void *pattern, const char *value, int len);
 
-// Creates (or empties) the run's temporary result tables:
+// Creates (once per session) or empties the temporary result tables:
 // pg_temp.billrecon_group_counts, billrecon_unaccounted_parts and
 // billrecon_client_seats.
 void PrepareCountTables();

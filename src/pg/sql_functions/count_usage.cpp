@@ -65,7 +65,7 @@ const char *const kCaptureLines =
 const char *const kMultiSystemClients =
     "SELECT m.psa_company_id::text FROM billrecon.client_mappings m"
     "  JOIN billrecon.vendor_accounts va ON va.id = m.vendor_account_id AND va.removed_at IS NULL"
-    " WHERE $1 IS NOT NULL"
+    " WHERE $2::bigint IS NULL OR m.psa_company_id = $2"
     " GROUP BY m.psa_company_id HAVING count(DISTINCT va.integration_id) > 1";
 const char *const kLineNames =
     "SELECT DISTINCT x.psa_company_id::text, lower(coalesce(x.product_name, ''))"
@@ -111,10 +111,11 @@ struct GroupKey {
 	std::string company, rule, integration;
 };
 
-std::map<std::string, int> LoadRules(reconcile::UsageCounter *counter, PgPatterns *patterns, int64 run_id) {
+std::map<std::string, int> LoadRules(reconcile::UsageCounter *counter, PgPatterns *patterns, int64 run_id,
+                                     bool has_company, int64 company) {
 	std::map<std::string, reconcile::RuleFilter> filters;
 	std::map<std::string, reconcile::RuleMode> modes;
-	const pg::CellRows *rows = CallPg(pg::QueryRunRows, kRules.c_str(), run_id);
+	const pg::CellRows *rows = CallPg(pg::QueryRunRows, kRules.c_str(), run_id, has_company, company);
 	for (int r = 0; r < rows->nrows; ++r) {
 		reconcile::RuleFilter f;
 		f.has_classes = Text(rows, r, 2) == "t";
@@ -130,11 +131,11 @@ std::map<std::string, int> LoadRules(reconcile::UsageCounter *counter, PgPattern
 		filters[Text(rows, r, 0)] = f;
 		modes[Text(rows, r, 0)] = reconcile::ParseRuleMode(Text(rows, r, 1));
 	}
-	rows = CallPg(pg::QueryRunRows, kRuleClasses.c_str(), run_id);
+	rows = CallPg(pg::QueryRunRows, kRuleClasses.c_str(), run_id, has_company, company);
 	for (int r = 0; r < rows->nrows; ++r)
 		if (!IsNull(rows, r, 1))
 			filters[Text(rows, r, 0)].classes.push_back(Text(rows, r, 1));
-	rows = CallPg(pg::QueryRunRows, kRuleSkus.c_str(), run_id);
+	rows = CallPg(pg::QueryRunRows, kRuleSkus.c_str(), run_id, has_company, company);
 	for (int r = 0; r < rows->nrows; ++r)
 		filters[Text(rows, r, 0)].skus.push_back(Text(rows, r, 1));
 	std::map<std::string, int> index;
@@ -234,24 +235,24 @@ BILLRECON_FUNCTION(billrecon_count_usage) {
 	CallPg(pg::SpiConnect);
 	PgPatterns patterns;
 	reconcile::UsageCounter counter(&patterns);
-	std::map<std::string, int> rules = LoadRules(&counter, &patterns, run_id);
+	std::map<std::string, int> rules = LoadRules(&counter, &patterns, run_id, has_company, company);
 
 	std::vector<GroupKey> groups;
-	const pg::CellRows *rows = CallPg(pg::QueryRunRows, kGroups, run_id);
+	const pg::CellRows *rows = CallPg(pg::QueryRunRows, kGroups, run_id, has_company, company);
 	for (int r = 0; r < rows->nrows; ++r) {
 		counter.AddGroup(static_cast<int64>(groups.size()), Integer(rows, r, 0), static_cast<int32>(Integer(rows, r, 2)),
 		                 RuleIndex(rules, Text(rows, r, 3)));
 		groups.push_back(GroupKey{Text(rows, r, 0), Text(rows, r, 1), Text(rows, r, 2)});
 	}
-	rows = CallPg(pg::QueryRunRows, kCaptureLines, run_id);
+	rows = CallPg(pg::QueryRunRows, kCaptureLines, run_id, has_company, company);
 	for (int r = 0; r < rows->nrows; ++r)
 		counter.AddCaptureLine(Integer(rows, r, 0), static_cast<int32>(Integer(rows, r, 1)),
 		                       RuleIndex(rules, Text(rows, r, 2)));
-	rows = CallPg(pg::QueryRunRows, kLineNames, run_id);
+	rows = CallPg(pg::QueryRunRows, kLineNames, run_id, has_company, company);
 	for (int r = 0; r < rows->nrows; ++r)
 		counter.AddLineName(Integer(rows, r, 0), Text(rows, r, 1));
 
-	rows = CallPg(pg::QueryRunRows, kMultiSystemClients, run_id);
+	rows = CallPg(pg::QueryRunRows, kMultiSystemClients, run_id, has_company, company);
 	for (int r = 0; r < rows->nrows; ++r)
 		counter.AddMultiSystemClient(Integer(rows, r, 0));
 
@@ -308,7 +309,8 @@ BILLRECON_FUNCTION(billrecon_count_usage) {
 	s.Insert("INSERT INTO pg_temp.billrecon_client_seats"
 	         " SELECT c::bigint, t::numeric, d::numeric, u::numeric, l::numeric, s::numeric"
 	         "   FROM unnest($1, $2, $3, $4, $5, $6) AS x(c, t, d, u, l, s)");
-	CallPg(pg::AnalyzeCountTables);
+	if (!has_company) // a run of one client is small enough for any plan
+		CallPg(pg::AnalyzeCountTables);
 	CallPg(pg::SpiFinish);
 	PG_RETURN_INT64(results.records);
 }
