@@ -218,11 +218,12 @@ class CrashLoopTest(E2ETestCase):
             time.sleep(0.02)
         mock.ctl("DELETE", "faults")
 
-    def aim(self, is_running, mock, n, jitter_ms, timeout=30):
-        """Waits until the mock has received n requests (or the call ended),
+    def aim(self, is_running, mocks, n, jitter_ms, timeout=30):
+        """Waits until the mocks have received n requests (or the call ended),
         then jitter_ms more. Returns False when the call ended first."""
         deadline = time.time() + timeout
-        while is_running() and self.seen(mock) < n:
+        mocks = mocks if isinstance(mocks, tuple) else (mocks,)
+        while is_running() and sum(self.seen(m) for m in mocks) < n:
             self.assertLess(time.time(), deadline, "the call never reached request %d" % n)
             time.sleep(0.003)
         time.sleep(jitter_ms / 1000.0)
@@ -291,29 +292,49 @@ class CrashLoopTest(E2ETestCase):
             self.wait_for_restart()
         self.reconnect_if_broken()
 
-    def kill_sync(self, background, sig):
-        name, iid, mock = self.rng.choice([(self.psa, self.psa_id, self.cw), (self.nj_name, self.nj_id, self.nj)])
-        target = "%s %s" % ("sync_async" if background else "sync", "cw" if mock is self.cw else "nj")
-        # A change in the source, so the whole after-state differs from before.
+    def integration_state(self, iid):
+        """The data of one integration (what a sync of it writes) and its runs."""
+        return {t: self.q("SELECT * FROM billrecon.%s x WHERE integration_id = %%s ORDER BY x::text" % t, (iid,))
+                for t in self.TABLES + ("sync_runs",)}
+
+    def mutate_source(self, mock):
+        """A change in the source, so the whole after-state differs from before."""
         if mock is self.cw:
             c = self.rng.choice(self.ds.companies)
             mock.mutate(entity="company", id=c.id, set={"name": "%s #%d" % (c.name[:40], len(self.kills))})
         else:
             dv = self.rng.choice(self.ds.devices)
             mock.mutate(entity="device", id=dv.id, set={"systemName": "CRASH-%d-%d" % (dv.id, len(self.kills))})
-        total = self.requests_per_sync[name]
+
+    def kill_sync(self, background, sig):
+        """One integration, or both (sync(NULL): one transaction; sync_async(NULL):
+        a job of two tasks on two workers, one of them killed)."""
+        both = [(self.psa, self.psa_id, self.cw), (self.nj_name, self.nj_id, self.nj)]
+        pick = self.rng.choice(both + [None])
+        syncs = both if pick is None else [pick]
+        # The killed worker's (or, foreground, the session's) integration: the point counts its requests.
+        name, iid, mock = self.rng.choice(syncs) if background else (pick or both[0])
+        label = "all" if pick is None else ("cw" if mock is self.cw else "nj")
+        target = "%s %s" % ("sync_async" if background else "sync", label)
+        for _, _, m in syncs:
+            self.mutate_source(m)
+        total = self.requests_per_sync[name] if (background or pick) else sum(self.requests_per_sync.values())
         for _ in range(MAX_TRIES):
             n = self.rng.randint(1, total)
             jitter = self.rng.randint(0, int(DELAY_S * 1500))
             point = "request %d/%d +%d ms" % (n, total, jitter)
+            what = "%s killed at %s (%s)" % (target, point, SIGNAL_NAMES[sig])
             before = self.state(exclude=JOB_TABLES if background else ())
+            before_of = {i: self.integration_state(i) for _, i, _ in syncs}
             runs_before = self.scalar("SELECT coalesce(max(id), 0) FROM billrecon.sync_runs")
-            self.slow(mock)
+            for _, _, m in both:
+                self.slow(m)
             if background:
-                job = self.scalar("SELECT billrecon.sync_async(%s, 'full')", (name,))
+                job = self.scalar("SELECT billrecon.sync_async(%s, 'full')", (None if pick is None else name,))
                 deadline = time.time() + 30
                 while True:
-                    task = self.one("SELECT * FROM billrecon.sync_job_tasks WHERE job_id = %s", (job,))
+                    task = self.one("SELECT * FROM billrecon.sync_job_tasks WHERE job_id = %s AND integration_id = %s",
+                                    (job, iid))
                     if task["status"] == "running" and task["worker_pid"]:
                         break
                     self.assertNotIn(task["status"], ("succeeded", "failed", "cancelled"), task)
@@ -326,67 +347,81 @@ class CrashLoopTest(E2ETestCase):
                                        (task["id"],)) == "running"
                 call = None
             else:
-                call = Call("SELECT * FROM billrecon.sync(%s, 'full')", (name,))
+                call = Call("SELECT * FROM billrecon.sync(%s, 'full')", (None if pick is None else name,))
                 pid = call.pid
                 call.start()
                 running = call.is_alive
-            hit = self.aim(running, mock, n, jitter)
+                # sync(NULL) syncs the PSA first: count both mocks' requests.
+            hit = self.aim(running, (mock,) if (background or pick) else (self.cw, self.nj), n, jitter)
             if hit:
                 self.kill(pid, sig)
             self.after_kill(sig if hit else None, call)
-            self.settle(mock)
-            what = "%s killed at %s (%s)" % (target, point, SIGNAL_NAMES[sig])
+            for _, _, m in both:
+                self.settle(m)
             if background:
-                ended = self.wait_task_ended(task["id"])
-                interrupted = ended["status"] != "succeeded"
+                tasks = {t["integration_id"]: self.wait_task_ended(t["id"]) for t in
+                         self.q("SELECT * FROM billrecon.sync_job_tasks WHERE job_id = %s", (job,))}
+                interrupted = tasks[iid]["status"] != "succeeded"
             else:
                 interrupted = call.error is not None
+            self.assert_nothing_left_running(what)
             if not interrupted:
-                self.check_sync_done(iid, runs_before, what)
+                self.check_sync_done([i for _, i, _ in syncs], runs_before, what)
                 self.record(target, point, sig, "finished first: whole after-state")
                 continue
-            self.assertTrue(hit, "%s failed without a kill: %s" % (target, call.error if call else ended))
-            outcome = self.check_sync_interrupted(iid, before, runs_before, background,
-                                                  ended if background else None, what)
-            self.record(target, point, sig, outcome)
+            self.assertTrue(hit, "%s failed without a kill: %s" % (target, call.error if call else tasks))
+            if background:
+                outcome = self.check_tasks_marked(tasks, before, before_of, runs_before, what)
+            else:
+                # A foreground sync is one transaction (sync(NULL) too: every
+                # integration of the call): its run rows went with it.
+                self.assert_same_state(before, self.state(), what)
+                outcome = "rolled back whole"
+            # The next sync brings the whole after-state.
+            for n_, i, _ in syncs:
+                self.assert_succeeded(self.sync(n_, "full"))
+                self.assertNotEqual(self.integration_state(i), before_of[i], "%s: the next sync of %s" % (what, n_))
+            self.record(target, point, sig, "interrupted; %s; next sync ok" % outcome)
             return True
         return False
 
-    def check_sync_done(self, iid, runs_before, what):
-        self.assert_nothing_left_running(what)
-        run = self.one("SELECT * FROM billrecon.sync_runs WHERE id > %s AND integration_id = %s ORDER BY id DESC "
-                       "LIMIT 1", (runs_before, iid))
-        self.assertEqual(run["status"], "succeeded", what)
+    def check_sync_done(self, iids, runs_before, what):
+        for iid in iids:
+            run = self.one("SELECT * FROM billrecon.sync_runs WHERE id > %s AND integration_id = %s ORDER BY id DESC "
+                           "LIMIT 1", (runs_before, iid))
+            self.assertEqual(run["status"], "succeeded", what)
 
-    def check_sync_interrupted(self, iid, before, runs_before, background, task, what):
-        self.assert_nothing_left_running(what)
-        self.assert_same_state(before, self.state(exclude=JOB_TABLES if background else ()), what)
-        new_runs = self.q("SELECT * FROM billrecon.sync_runs WHERE id > %s ORDER BY id", (runs_before,))
-        if background:
-            # Marked: the task failed as interrupted, with a failed run of it.
+    def check_tasks_marked(self, tasks, before, before_of, runs_before, what):
+        """Background: each interrupted task is marked failed ("interrupted")
+        with a failed sync run of its own, the integration shows it, and its
+        data is as before; a task that went on (SIGTERM kills one worker)
+        succeeded."""
+        failed = []
+        for iid, task in sorted(tasks.items()):
+            new_runs = self.q("SELECT * FROM billrecon.sync_runs WHERE id > %s AND integration_id = %s ORDER BY id",
+                              (runs_before, iid))
+            if task["status"] == "succeeded":
+                self.assertEqual([r["status"] for r in new_runs], ["succeeded"], what)
+                continue
+            failed.append(iid)
             self.assertEqual(task["status"], "failed", "%s: %r" % (what, task))
             self.assertRegex(task["error"] or "", "interrupted", what)
             self.assertIsNotNone(task["sync_run_id"], "%s: the interrupted task has a sync run: %r" % (what, task))
-            self.assertEqual([(r["id"], r["status"], r["integration_id"]) for r in new_runs],
-                             [(task["sync_run_id"], "failed", iid)], what)
+            self.assertEqual([(r["id"], r["status"]) for r in new_runs], [(task["sync_run_id"], "failed")], what)
             self.assertRegex(new_runs[0]["error"], "interrupted", what)
             self.assertIsNotNone(new_runs[0]["finished_at"], what)
-            status = self.one("SELECT status, last_run_id FROM billrecon.integration_status "
-                              "WHERE integration = (SELECT name FROM billrecon.integrations WHERE id = %s)", (iid,))
+            self.assertEqual(self.q("SELECT level, message FROM billrecon.sync_run_messages WHERE run_id = %s",
+                                    (task["sync_run_id"],)), [{"level": "error", "message": new_runs[0]["error"]}])
+            status = self.one("SELECT h.status, h.last_run_id FROM billrecon.integration_status h "
+                              "JOIN billrecon.integrations i ON i.name = h.integration WHERE i.id = %s", (iid,))
             self.assertEqual((status["status"], status["last_run_id"]), ("red", task["sync_run_id"]),
                              "%s: the integration shows the interrupted sync" % what)
-            outcome = "interrupted; task and run marked failed"
-        else:
-            # A foreground sync is one transaction: its run row went with it.
-            self.assertEqual(new_runs, [], "%s: the killed sync left a run row" % what)
-            outcome = "interrupted; rolled back whole"
-        # The next sync brings the whole after-state.
-        name = self.scalar("SELECT name FROM billrecon.integrations WHERE id = %s", (iid,))
-        self.assert_succeeded(self.sync(name, "full"))
-        after = self.state(exclude=JOB_TABLES)
-        changed = [t for t in ("psa_companies", "usage_records") if after[t] != before.get(t)]
-        self.assertTrue(changed, "%s: the sync after the kill brought the change" % what)
-        return outcome + "; before-state intact; next sync ok"
+            mine = self.integration_state(iid)
+            mine["sync_runs"] = [r for r in mine["sync_runs"] if r["id"] <= runs_before]
+            self.assert_same_state(before_of[iid], mine, what)
+        if len(failed) == len(tasks):
+            self.assert_same_state(before, self.state(exclude=JOB_TABLES), what)
+        return "%d/%d task(s) and run(s) marked failed, data as before" % (len(failed), len(tasks))
 
     def kill_reconcile(self, sig):
         for _ in range(MAX_TRIES):
