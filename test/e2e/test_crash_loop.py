@@ -183,15 +183,24 @@ class CrashLoopTest(E2ETestCase):
 
     def kill(self, pid, sig):
         """SIGKILL from here (or through COPY TO PROGRAM when the server runs
-        as another user); SIGTERM the PostgreSQL way, pg_terminate_backend."""
+        as another user); SIGTERM the PostgreSQL way, pg_terminate_backend.
+        False when the process was already gone (its call just ended)."""
         if sig == signal.SIGTERM:
-            self.scalar("SELECT pg_terminate_backend(%s)", (pid,))
-            return
-        Ctx.pglog.expect_kill(pid, 9) if Ctx.pglog else None
+            return bool(self.scalar("SELECT pg_terminate_backend(%s)", (pid,)))
+        if Ctx.pglog:
+            Ctx.pglog.expect_kill(pid, signal.SIGKILL)
         try:
             os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return False
         except PermissionError:
-            self.execute("COPY (SELECT 1) TO PROGRAM %s", ("kill -9 %d" % pid,))
+            if not self.alive(pid):
+                return False
+            try:
+                self.execute("COPY (SELECT 1) TO PROGRAM %s", ("kill -9 %d" % pid,))
+            except psycopg2.OperationalError:
+                pass    # the reset reached this session first
+        return True
 
     def alive(self, pid):
         return bool(self.scalar("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (pid,)))
@@ -353,8 +362,7 @@ class CrashLoopTest(E2ETestCase):
                 running = call.is_alive
                 # sync(NULL) syncs the PSA first: count both mocks' requests.
             hit = self.aim(running, (mock,) if (background or pick) else (self.cw, self.nj), n, jitter)
-            if hit:
-                self.kill(pid, sig)
+            hit = hit and self.kill(pid, sig)
             self.after_kill(sig if hit else None, call)
             for _, _, m in both:
                 self.settle(m)
@@ -439,8 +447,7 @@ class CrashLoopTest(E2ETestCase):
                 time.sleep(0.001)
             time.sleep(max(0.0, delay - (time.time() - t0)))
             hit = call.is_alive()
-            if hit:
-                self.kill(call.pid, sig)
+            hit = hit and self.kill(call.pid, sig)
             self.after_kill(sig if hit else None, call)
             what = "reconcile killed at %s (%s)" % (point, SIGNAL_NAMES[sig])
             self.assert_nothing_left_running(what)
@@ -475,8 +482,7 @@ class CrashLoopTest(E2ETestCase):
             call = Call("SELECT * FROM billrecon.push_changes()")
             call.start()
             hit = self.aim(call.is_alive, self.cw, n, jitter)
-            if hit:
-                self.kill(call.pid, sig)
+            hit = hit and self.kill(call.pid, sig)
             self.after_kill(sig if hit else None, call)
             self.settle(self.cw)
             self.assert_nothing_left_running(what)
