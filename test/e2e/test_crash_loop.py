@@ -31,10 +31,8 @@ The kills land in the server log as "terminated by signal 9"; the test
 records each pid it kills (e2e_lib.PgLog.expect_kill), so only those lines
 are excused."""
 
-import datetime
 import os
 import random
-import re
 import signal
 import threading
 import time
