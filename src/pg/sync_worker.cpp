@@ -48,6 +48,12 @@ constexpr long kPollMs = 500;               // a worker looks for queued tasks t
 constexpr long kIdleExitMs = 2 * 1000;
 constexpr int kMaxDatabases = 64;           // databases with background work at once
 constexpr long kStartingTimeoutMs = 15 * 1000;  // a started worker that never showed up
+// What an interrupted background sync is marked with (SQL literals).
+#define INTERRUPTED_ERROR_SQL                                                                                          \
+	"'interrupted: the sync worker stopped before the sync finished (nothing was applied)'"
+#define INTERRUPTED_DETAIL_SQL                                                                                         \
+	"'The background worker was terminated, crashed or stopped with the server; the sync rolled back and the "       \
+	"previous data is unchanged. Queue it again with billrecon.sync_async().'"
 
 struct WorkerSlot {
 	slock_t mutex;        // guards the progress fields below
@@ -287,14 +293,36 @@ bool ExtensionInstalled() {
 }
 
 // Tasks left 'running' by a worker that no longer exists (killed, crashed,
-// server restarted) are marked failed: their sync rolled back with them.
+// server restarted) are marked failed: their sync rolled back with them, the
+// sync_runs row of it included. Each gets a failed sync run of its own (the
+// error also in sync_run_messages), so billrecon.sync_history shows the
+// interrupted sync and billrecon.integration_status turns red, as for any
+// failed sync. Two workers recovering at once: the row lock makes the second
+// skip what the first marked (its nextval() is then only a gap).
 void RecoverInterrupted() {
 	BeginTx();
-	SPI_execute("UPDATE billrecon.sync_job_tasks t"
-	            "   SET status = 'failed', finished_at = clock_timestamp(),"
-	            "       error = 'interrupted: the sync worker stopped before the sync finished (nothing was applied)'"
-	            " WHERE t.status = 'running'"
-	            "   AND NOT EXISTS (SELECT 1 FROM billrecon._sync_progress() p WHERE p.pid = t.worker_pid)",
+	SPI_execute("WITH dead AS ("
+	            "  SELECT t.id, t.integration_id, t.started_at, j.mode, j.requested_by,"
+	            "         pg_catalog.nextval('billrecon.sync_runs_id_seq') AS run_id"
+	            "    FROM billrecon.sync_job_tasks t JOIN billrecon.sync_jobs_queue j ON j.id = t.job_id"
+	            "   WHERE t.status = 'running'"
+	            "     AND NOT EXISTS (SELECT 1 FROM billrecon._sync_progress() p WHERE p.pid = t.worker_pid)"
+	            "     FOR UPDATE OF t),"
+	            " runs AS ("
+	            "  INSERT INTO billrecon.sync_runs (id, integration_id, requested_mode, status, started_at,"
+	            "                                  finished_at, error, error_detail, error_sqlstate, started_by)"
+	            "  SELECT d.run_id, d.integration_id, d.mode, 'failed', coalesce(d.started_at, clock_timestamp()),"
+	            "         clock_timestamp(), " INTERRUPTED_ERROR_SQL ", " INTERRUPTED_DETAIL_SQL ", '57000', d.requested_by"
+	            "    FROM dead d WHERE d.integration_id IS NOT NULL"
+	            "  RETURNING id),"
+	            " messages AS ("
+	            "  INSERT INTO billrecon.sync_run_messages (run_id, seq, level, message)"
+	            "  SELECT r.id, 1, 'error', " INTERRUPTED_ERROR_SQL " FROM runs r)"
+	            " UPDATE billrecon.sync_job_tasks t"
+	            "    SET status = 'failed', finished_at = clock_timestamp(), records = 0,"
+	            "        error = " INTERRUPTED_ERROR_SQL ","
+	            "        sync_run_id = CASE WHEN d.integration_id IS NOT NULL THEN d.run_id END"
+	            "   FROM dead d WHERE t.id = d.id",
 	            false, 0);
 	CommitTx();
 }

@@ -260,11 +260,41 @@ def scalar(conn, sql, params=None):
 # Server log scanning (style.md section 15: crashes fail the run)
 
 class PgLog:
+    """The server log named by BILLRECON_PG_LOG. A "terminated by signal" or
+    "PANIC" line is a crash, except the line of a process a test killed on
+    purpose (test_crash_loop.py): such a test calls expect_kill(pid, signal)
+    before the kill, which appends "pid signal" to the file KILLED_SUFFIX
+    names next to the log (test/bin/run-tests reads it too). Only the exact
+    pid and signal are excused; PANIC never is."""
     BAD = re.compile(r"terminated by signal|PANIC")
+    KILLED_LINE = re.compile(r"\(PID (\d+)\) was terminated by signal (\d+)")
+    KILLED_SUFFIX = ".killed"
 
     def __init__(self):
         self.path = os.environ.get("BILLRECON_PG_LOG")
         self.offset = os.path.getsize(self.path) if self.path and os.path.exists(self.path) else 0
+        self.killed = set()     # (pid, signal) killed on purpose by this run
+
+    @property
+    def killed_path(self):
+        return self.path + self.KILLED_SUFFIX if self.path else None
+
+    def expect_kill(self, pid, signum):
+        """Records that this run is about to kill `pid` with `signum` on purpose."""
+        self.killed.add((int(pid), int(signum)))
+        if self.killed_path:
+            with open(self.killed_path, "a", encoding="ascii") as f:
+                f.write("%d %d\n" % (pid, signum))
+
+    def expected_kills(self):
+        kills = set(self.killed)
+        if self.killed_path and os.path.exists(self.killed_path):
+            with open(self.killed_path, "r", encoding="ascii", errors="replace") as f:
+                for line in f:
+                    parts = line.split()
+                    if len(parts) == 2 and parts[0].isdigit() and parts[1].isdigit():
+                        kills.add((int(parts[0]), int(parts[1])))
+        return kills
 
     def read_new(self):
         if not self.path or not os.path.exists(self.path):
@@ -283,7 +313,19 @@ class PgLog:
             return f.read().decode("utf-8", "replace")
 
     def crashes(self, text):
-        return [line for line in text.splitlines() if self.BAD.search(line)]
+        expected = None
+        out = []
+        for line in text.splitlines():
+            if not self.BAD.search(line):
+                continue
+            m = self.KILLED_LINE.search(line)
+            if m and "PANIC" not in line:
+                if expected is None:
+                    expected = self.expected_kills()
+                if (int(m.group(1)), int(m.group(2))) in expected:
+                    continue
+            out.append(line)
+        return out
 
 
 # ---------------------------------------------------------------------------

@@ -10,7 +10,9 @@ PGPORT, PGUSER; a superuser) with billrecon installed, and python3-psycopg2.
 Starts test/mock_api/server.py itself, recreates the database billrecon_e2e
 (DROP ... WITH (FORCE)), runs every test_*.py here, and ends with one line:
 `e2e: N passed, M failed[, K skipped]`. With BILLRECON_PG_LOG naming the
-server log, a "terminated by signal" or "PANIC" line fails the run.
+server log, a "terminated by signal" or "PANIC" line fails the run — except
+the line of a process test_crash_loop.py killed on purpose, listed by pid
+and signal in <log>.killed (e2e_lib.PgLog).
 
 The tests of a kind whose connector is not built yet (add_integration
 answers 0A000) are skipped and counted as such;

@@ -142,6 +142,10 @@ class SyncAsyncTest(E2ETestCase):
         row = self.wait(job, timeout=30)[0]
         self.assertEqual(row["status"], "failed")
         self.assertRegex(row["error"], "interrupted")
+        run = self.run_row(row["run_id"])     # the interrupted sync is in the history, failed
+        self.assertEqual((run["status"], run["error_sqlstate"]), ("failed", "57000"))
+        self.assertRegex(run["error"], "interrupted")
+        self.assertEqual(self.status(name)["status"], "red")
         self.assert_same_snapshot(before, self.snapshot(iid), "after a killed background sync")
         self.mocks.reset()
         again = self.queue(name)
