@@ -25,7 +25,7 @@ PG_CONFIG  ?= pg_config
 PG_CXXFLAGS += -std=c++17 -Wall -Wextra -Wno-register -fvisibility=hidden -fvisibility-inlines-hidden $(EXTRA_CXXFLAGS)
 # PostgreSQL's headers are not ours to warn about (-Wextra flags their unused parameters).
 PG_CPPFLAGS += -isystem $(shell $(PG_CONFIG) --includedir-server) -Isrc -DBILLRECON_VERSION=\"$(EXTVERSION)\"
-SHLIB_LINK  += -lcurl -lstdc++ -Wl,--version-script=$(srcdir)/exports.map
+SHLIB_LINK  += -lcurl -lcrypto -lstdc++ -Wl,--version-script=$(srcdir)/exports.map
 EXTRA_CLEAN  = build
 
 # Debian's server is built with LLVM; PGXS would then also emit .bc bitcode

@@ -34,14 +34,39 @@ COMMENT ON COLUMN billrecon.integrations.is_default_psa IS 'The PSA whose agreem
 COMMENT ON COLUMN billrecon.integrations.created_at IS 'When the integration was added';
 COMMENT ON COLUMN billrecon.integrations.updated_at IS 'When the integration''s settings or credentials last changed';
 
+-- Credentials are stored either in clear (credentials) or, when
+-- billrecon.credential_key_file names a key, encrypted (encrypted_credentials:
+-- AES-256-GCM, see docs/security.md); never both.
 CREATE TABLE billrecon.integration_credentials (
-  integration_id integer PRIMARY KEY REFERENCES billrecon.integrations (id) ON DELETE CASCADE,
-  credentials    jsonb NOT NULL CHECK (jsonb_typeof(credentials) = 'object'),
-  updated_at     timestamptz NOT NULL DEFAULT now()
+  integration_id        integer PRIMARY KEY REFERENCES billrecon.integrations (id) ON DELETE CASCADE,
+  credentials           jsonb CHECK (jsonb_typeof(credentials) = 'object'),
+  encrypted_credentials bytea
+                        CHECK (octet_length(encrypted_credentials) >= 40
+                               AND substring(encrypted_credentials FROM 1 FOR 4) = '\x42524331'::bytea),
+  credential_key_id     text GENERATED ALWAYS AS
+                        (encode(substring(encrypted_credentials FROM 5 FOR 8), 'hex')) STORED,
+  credential_keys       text[],
+  updated_at            timestamptz NOT NULL DEFAULT now(),
+  CONSTRAINT integration_credentials_clear_or_encrypted
+    CHECK ((credentials IS NULL) <> (encrypted_credentials IS NULL)),
+  CONSTRAINT integration_credentials_keys_of_encrypted
+    CHECK (credential_keys IS NULL OR encrypted_credentials IS NOT NULL)
 );
 COMMENT ON TABLE billrecon.integration_credentials IS
-  'Secrets of each integration (API keys, client secrets). Readable by billrecon_admin only; sync functions read '
-  'them with the extension owner''s rights and never print them.';
+  'Secrets of each integration (API keys, client secrets), in clear or encrypted with the key of '
+  'billrecon.credential_key_file. Readable by billrecon_admin only; sync functions read them with the extension '
+  'owner''s rights, decrypt them in memory and never print them.';
 COMMENT ON COLUMN billrecon.integration_credentials.integration_id IS 'The integration these credentials belong to';
-COMMENT ON COLUMN billrecon.integration_credentials.credentials IS 'Credential keys per kind as docs/connectors/<kind>.md lists them';
+COMMENT ON COLUMN billrecon.integration_credentials.credentials IS
+  'Credential keys per kind as docs/connectors/<kind>.md lists them, in clear; NULL when encrypted. Whatever is '
+  'written here is encrypted at once (trigger) while billrecon.credential_key_file names a key.';
+COMMENT ON COLUMN billrecon.integration_credentials.encrypted_credentials IS
+  'The credentials encrypted (AES-256-GCM envelope: "BRC1", key id, nonce, ciphertext, tag; bound to the '
+  'integration id); NULL when stored in clear. Only billrecon''s C code can decrypt it, with the key file.';
+COMMENT ON COLUMN billrecon.integration_credentials.credential_key_id IS
+  'Id of the key the credentials are encrypted with (16 hex digits, from the envelope; a fingerprint, not the '
+  'key); NULL when in clear. billrecon.credential_key_status() gives the configured key''s id.';
+COMMENT ON COLUMN billrecon.integration_credentials.credential_keys IS
+  'Names (never values) of the encrypted credentials, for the audit log and billrecon.credential_encryption; '
+  'NULL when in clear';
 COMMENT ON COLUMN billrecon.integration_credentials.updated_at IS 'When the credentials were last set';

@@ -96,7 +96,11 @@ DECLARE
   v_creds jsonb;
 BEGIN
   SELECT * INTO v_row FROM billrecon.integrations i WHERE i.id = v_id FOR UPDATE;
-  SELECT c.credentials INTO v_creds FROM billrecon.integration_credentials c WHERE c.integration_id = v_id;
+  -- Encrypted credentials are not decrypted here: they were validated when
+  -- set, so only their names are checked again (a stand-in value each).
+  SELECT coalesce(c.credentials,
+                  (SELECT pg_catalog.jsonb_object_agg(k, 'stored') FROM pg_catalog.unnest(c.credential_keys) k))
+    INTO v_creds FROM billrecon.integration_credentials c WHERE c.integration_id = v_id;
   -- Re-validate only when something validated changes: enabling or disabling
   -- an integration must work even if, say, billrecon.allow_http changed since.
   IF update_integration.base_url IS NOT NULL OR update_integration.credentials IS NOT NULL

@@ -55,14 +55,19 @@ BEGIN
     RETURN NULL;
   END IF;
   IF TG_TABLE_NAME = 'integration_credentials' THEN
-    -- Never a secret in the audit: which keys, not their values.
-    v_before := v_before - 'credentials'
+    -- Never a secret in the audit: which keys, not their values (for
+    -- encrypted rows the names kept beside the envelope; never the envelope,
+    -- only the id of the key it is encrypted with).
+    v_before := v_before - 'credentials' - 'encrypted_credentials' - 'credential_keys'
                 || CASE WHEN v_before IS NOT NULL THEN jsonb_build_object('credential_keys',
-                     (SELECT jsonb_agg(k ORDER BY k) FROM jsonb_object_keys(OLD.credentials) k)) END;
-    v_after := v_after - 'credentials'
+                     coalesce((SELECT jsonb_agg(k ORDER BY k) FROM jsonb_object_keys(OLD.credentials) k),
+                              to_jsonb(OLD.credential_keys))) END;
+    v_after := v_after - 'credentials' - 'encrypted_credentials' - 'credential_keys'
                || CASE WHEN v_after IS NOT NULL THEN jsonb_build_object('credential_keys',
-                    (SELECT jsonb_agg(k ORDER BY k) FROM jsonb_object_keys(NEW.credentials) k)) END;
-    IF TG_OP = 'UPDATE' AND OLD.credentials IS DISTINCT FROM NEW.credentials THEN
+                    coalesce((SELECT jsonb_agg(k ORDER BY k) FROM jsonb_object_keys(NEW.credentials) k),
+                             to_jsonb(NEW.credential_keys))) END;
+    IF TG_OP = 'UPDATE' AND (OLD.credentials IS DISTINCT FROM NEW.credentials
+                             OR OLD.encrypted_credentials IS DISTINCT FROM NEW.encrypted_credentials) THEN
       v_changed := ARRAY['credentials'];
     END IF;
   END IF;

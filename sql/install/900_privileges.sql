@@ -116,6 +116,16 @@ GRANT EXECUTE ON FUNCTION billrecon.add_integration(text, text, text, jsonb, jso
                           billrecon._validate_integration(text, text, jsonb, jsonb),
                           billrecon._integration_id(text)
   TO billrecon_admin;
+-- Admin: at-rest encryption of credentials. Encrypting is the admin's; no
+-- function returns decrypted credentials. The two that read a key file named
+-- in the call also check for superuser or pg_read_server_files themselves.
+GRANT SELECT ON billrecon.credential_encryption TO billrecon_admin;
+GRANT EXECUTE ON FUNCTION billrecon._encrypt_credentials(integer, jsonb),
+                          billrecon.credential_key_status(),
+                          billrecon.encrypt_credentials(),
+                          billrecon.rotate_credential_key(text),
+                          billrecon.decrypt_credentials(text)
+  TO billrecon_admin;
 -- Quantities reach the PSA only through cards (push_changes / revert_change):
 -- nobody calls billrecon._write_back_quantity directly but a superuser.
 

@@ -24,6 +24,9 @@ inline constexpr const char *kConnectionFailure = "08006";   // connection_failu
 inline constexpr const char *kUnableToConnect = "08001";     // sqlclient_unable_to_establish_sqlconnection
 inline constexpr const char *kInvalidAuthorization = "28000"; // invalid_authorization_specification
 inline constexpr const char *kProgramLimit = "54000";        // program_limit_exceeded
+inline constexpr const char *kConfigFile = "F0000";          // config_file_error (credential key file)
+inline constexpr const char *kUndefinedFile = "58P01";       // undefined_file
+inline constexpr const char *kDataCorrupted = "XX001";       // data_corrupted (encrypted credentials altered)
 inline constexpr const char *kInternal = "XX000";            // internal_error: our bugs only
 } // namespace sqlstate
 

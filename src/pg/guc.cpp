@@ -27,7 +27,24 @@ Settings g_settings = {
     0.5,          // spot_check_ratio
     4,            // max_sync_workers
     true,         // progress_notices
+    nullptr,      // credential_key_file
 };
+
+namespace {
+
+// billrecon.credential_key_file: empty or an absolute path. The file itself
+// is checked when used (a reload must not be refused, nor the server's start
+// fail, because a key file is briefly missing); the error then names it.
+bool CheckCredentialKeyFile(char **newval, void **, GucSource) {
+	const char *v = *newval;
+	if (v == nullptr || v[0] == '\0' || v[0] == '/')
+		return true;
+	GUC_check_errdetail("billrecon.credential_key_file must be an absolute path (or empty: no encryption).");
+	GUC_check_errhint("Name the key file by its full path, e.g. '/etc/billrecon/credential.key'.");
+	return false;
+}
+
+} // namespace
 
 void DefineSettings() {
 	DefineCustomBoolVariable("billrecon.allow_http", "Allows integrations with plain http:// base URLs.",
@@ -100,6 +117,13 @@ void DefineSettings() {
 	                         "Long foreground syncs report their progress as NOTICEs.",
 	                         "None in the first 5 seconds of an integration's sync, then at most one every 5 seconds.",
 	                         &g_settings.progress_notices, true, PGC_USERSET, 0, nullptr, nullptr, nullptr);
+	DefineCustomStringVariable("billrecon.credential_key_file",
+	                           "File holding the key that encrypts integration credentials at rest.",
+	                           "Empty: credentials are stored in clear. The file holds 64 hex digits (openssl rand "
+	                           "-hex 32), lies outside the data directory and is owned by the server's OS user with "
+	                           "mode 0600 (or by root, 0640).",
+	                           &g_settings.credential_key_file, "", PGC_SIGHUP, 0, CheckCredentialKeyFile, nullptr,
+	                           nullptr);
 	MarkGUCPrefixReserved("billrecon");
 }
 

@@ -21,6 +21,7 @@ struct Settings {
 	double spot_check_ratio;
 	int max_sync_workers;
 	bool progress_notices;
+	char *credential_key_file;
 };
 
 extern Settings g_settings;

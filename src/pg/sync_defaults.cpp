@@ -1,5 +1,6 @@
 #include "pg/sync_defaults.hpp"
 
+#include "pg/credential_key.hpp"
 #include "pg/guc.hpp"
 #include "pg/pg_prelude.hpp"
 #include "pg/sync_store.hpp"
@@ -29,7 +30,8 @@ connectors::IntegrationConfig ConfigFromRow(const IntegrationRow &row) {
 	config.kind = row.kind;
 	config.base_url = row.base_url;
 	config.options_json = row.options_json;
-	config.credentials_json = row.credentials_json;
+	// Encrypted credentials are decrypted here, in memory, for this call only.
+	config.credentials_json = RowCredentials(row).str();
 	return config;
 }
 

@@ -11,7 +11,9 @@ struct IntegrationRow;
 
 sync::Defaults CurrentDefaults();
 
-// The connector's view of an integration row loaded by LoadIntegrations.
+// The connector's view of an integration row loaded by LoadIntegrations,
+// encrypted credentials decrypted (throws when they cannot be: no key, another
+// key, altered bytes; pg/credential_key.hpp).
 connectors::IntegrationConfig ConfigFromRow(const IntegrationRow &row);
 
 } // namespace billrecon::pg

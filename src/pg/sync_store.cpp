@@ -8,6 +8,7 @@ extern "C" {
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
+#include "catalog/pg_authid.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/lsyscache.h"
@@ -33,6 +34,20 @@ char *CopyUpper(const char *s) {
 
 char *Value(int row, int col) {
 	return SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col);
+}
+
+// A bytea cell copied out of SPI (nullptr, 0 for NULL).
+void CopyBytea(int row, int col, char **out, int32 *len) {
+	bool isnull;
+	Datum d = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, &isnull);
+	*out = nullptr;
+	*len = 0;
+	if (isnull)
+		return;
+	bytea *b = DatumGetByteaPP(d);
+	*len = static_cast<int32>(VARSIZE_ANY_EXHDR(b));
+	*out = static_cast<char *>(SPI_palloc(*len > 0 ? *len : 1));
+	memcpy(*out, VARDATA_ANY(b), *len);
 }
 
 void CheckSpi(int rc, int expected, const char *what) {
@@ -163,7 +178,7 @@ IntegrationList *LoadIntegrations(const char *name) {
 	char nulls[1] = {name ? ' ' : 'n'};
 	int rc = SPI_execute_with_args(
 	    "SELECT i.id, i.name, i.kind, i.base_url, billrecon._effective_options(i.id)::text,"
-	    "       coalesce(c.credentials, '{}')::text, i.enabled"
+	    "       coalesce(c.credentials, '{}')::text, i.enabled, c.encrypted_credentials"
 	    "  FROM billrecon.integrations i"
 	    "  LEFT JOIN billrecon.integration_credentials c ON c.integration_id = i.id"
 	    " WHERE CASE WHEN $1 IS NULL THEN i.enabled ELSE i.name = $1 END"
@@ -192,6 +207,7 @@ IntegrationList *LoadIntegrations(const char *name) {
 		r->base_url = CopyUpper(Value(i, 4));
 		r->options_json = CopyUpper(Value(i, 5));
 		r->credentials_json = CopyUpper(Value(i, 6));
+		CopyBytea(i, 8, &r->encrypted, &r->encrypted_len);
 	}
 	return list;
 }
@@ -459,6 +475,63 @@ void ProgressNotice(const char *integration, const char *phase, long pages, long
 	                        pages, records),
 	                 errhint("SET billrecon.progress_notices = off silences these; billrecon.sync_async() syncs in "
 	                         "the background instead.")));
+}
+
+EncryptedRows *LoadEncryptedRows() {
+	int rc = SPI_execute("SELECT c.integration_id, i.name, c.encrypted_credentials"
+	                     "  FROM billrecon.integration_credentials c"
+	                     "  JOIN billrecon.integrations i ON i.id = c.integration_id"
+	                     " WHERE c.encrypted_credentials IS NOT NULL"
+	                     " ORDER BY c.integration_id FOR UPDATE OF c",
+	                     false, 0);
+	CheckSpi(rc, SPI_OK_SELECT, "reading encrypted credentials");
+	EncryptedRows *out = static_cast<EncryptedRows *>(SPI_palloc(sizeof(EncryptedRows)));
+	int n = static_cast<int>(SPI_processed);
+	out->count = n;
+	out->ids = static_cast<int32 *>(SPI_palloc(sizeof(int32) * (n + 1)));
+	out->names = static_cast<char **>(SPI_palloc(sizeof(char *) * (n + 1)));
+	out->envelopes = static_cast<char **>(SPI_palloc(sizeof(char *) * (n + 1)));
+	out->lengths = static_cast<int32 *>(SPI_palloc(sizeof(int32) * (n + 1)));
+	for (int i = 0; i < n; ++i) {
+		out->ids[i] = pg_strtoint32(Value(i, 1));
+		out->names[i] = CopyUpper(Value(i, 2));
+		CopyBytea(i, 3, &out->envelopes[i], &out->lengths[i]);
+	}
+	return out;
+}
+
+Datum ByteaDatum(const char *data, int32 len) {
+	bytea *b = static_cast<bytea *>(palloc(VARHDRSZ + len));
+	SET_VARSIZE(b, VARHDRSZ + len);
+	memcpy(VARDATA(b), data, len);
+	return PointerGetDatum(b);
+}
+
+void StoreEnvelope(int32 integration_id, const char *envelope, int32 len) {
+	Oid types[2] = {INT4OID, BYTEAOID};
+	Datum args[2] = {Int32GetDatum(integration_id), ByteaDatum(envelope, len)};
+	int rc = SPI_execute_with_args("UPDATE billrecon.integration_credentials SET encrypted_credentials = $2"
+	                               " WHERE integration_id = $1",
+	                               2, types, args, nullptr, false, 0);
+	CheckSpi(rc, SPI_OK_UPDATE, "storing re-encrypted credentials");
+}
+
+void StorePlainCredentials(int32 integration_id, const char *json) {
+	Oid types[2] = {INT4OID, TEXTOID};
+	Datum args[2] = {Int32GetDatum(integration_id), CStringGetTextDatum(json)};
+	int rc = SPI_execute_with_args("UPDATE billrecon.integration_credentials"
+	                               "   SET credentials = $2::pg_catalog.jsonb, encrypted_credentials = NULL,"
+	                               "       credential_keys = NULL"
+	                               " WHERE integration_id = $1",
+	                               2, types, args, nullptr, false, 0);
+	CheckSpi(rc, SPI_OK_UPDATE, "storing decrypted credentials");
+	// The text Datum held the credentials: overwrite it before it is freed.
+	text *t = DatumGetTextPP(args[1]);
+	memset(VARDATA_ANY(t), 0, VARSIZE_ANY_EXHDR(t));
+}
+
+bool MayReadServerFiles() {
+	return superuser() || has_privs_of_role(GetUserId(), ROLE_PG_READ_SERVER_FILES);
 }
 
 const char *OuterUserName() {

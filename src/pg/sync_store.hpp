@@ -18,7 +18,9 @@ struct IntegrationRow {
 	char *kind;
 	char *base_url;
 	char *options_json;
-	char *credentials_json;
+	char *credentials_json; // plain credentials; "{}" when encrypted
+	char *encrypted;        // the envelope of encrypted credentials, or nullptr
+	int32 encrypted_len;
 };
 
 struct IntegrationList {
@@ -150,6 +152,27 @@ int64 StoreMatchSuggestions(int32 integration_id, int nrows, const char *const *
 
 // numeric from its text.
 Datum NumericFromText(const char *text);
+
+// Encrypted credentials (billrecon.integration_credentials.encrypted_credentials)
+// for billrecon.rotate_credential_key() and billrecon.decrypt_credentials():
+// every encrypted row, locked FOR UPDATE, by integration id.
+struct EncryptedRows {
+	int count;
+	int32 *ids;
+	char **names;
+	char **envelopes;
+	int32 *lengths;
+};
+EncryptedRows *LoadEncryptedRows();
+// Replaces a row's envelope (a re-encryption; the credentials stay the same).
+void StoreEnvelope(int32 integration_id, const char *envelope, int32 len);
+// Stores a row's credentials in clear (JSON text), dropping its envelope.
+void StorePlainCredentials(int32 integration_id, const char *json);
+// A bytea Datum of len bytes (palloc'd in the current context).
+Datum ByteaDatum(const char *data, int32 len);
+// True for a superuser or a member of pg_read_server_files: who may make
+// billrecon read a file named in a SQL call.
+bool MayReadServerFiles();
 
 // The role that called us, before SECURITY DEFINER switched (for started_by).
 const char *OuterUserName();

@@ -22,7 +22,7 @@ BR_PRELOAD="${BILLRECON_PRELOAD:-billrecon,pg_cron}"
 
 BR_PACKAGES=(
 	postgresql-15 postgresql-server-dev-15 postgresql-15-cron postgresql-15-pgtap
-	libtap-parser-sourcehandler-pgtap-perl rapidjson-dev libcurl4-openssl-dev
+	libtap-parser-sourcehandler-pgtap-perl rapidjson-dev libcurl4-openssl-dev libssl-dev
 	googletest libgtest-dev cmake g++ make python3 python3-psycopg2 curl chromium clang libclang-rt-14-dev
 )
 

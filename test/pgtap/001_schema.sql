@@ -1,6 +1,6 @@
 -- Schema: tables, keys, types, comments on everything.
 BEGIN;
-SELECT plan(110);
+SELECT plan(123);
 
 SELECT has_schema('billrecon');
 SELECT tables_are('billrecon', ARRAY[
@@ -126,6 +126,19 @@ SELECT has_function('billrecon', 'sync', ARRAY['text', 'text']);
 SELECT is_definer('billrecon', 'sync', ARRAY['text', 'text'], 'sync runs with the owner''s rights (reads credentials)');
 SELECT isnt_definer('billrecon', 'add_integration', ARRAY['text', 'text', 'text', 'jsonb', 'jsonb', 'boolean'],
                     'add_integration runs with the caller''s rights (admin only)');
+
+-- At-rest encryption of credentials (docs/security.md).
+SELECT col_type_is('billrecon', 'integration_credentials', 'encrypted_credentials', 'bytea',
+                   'encrypted credentials are bytea (an AES-256-GCM envelope)');
+SELECT col_is_null('billrecon', 'integration_credentials', 'credentials',
+                   'credentials may be NULL (when encrypted)');
+SELECT has_view('billrecon', 'credential_encryption', 'credential_encryption view exists');
+SELECT has_column('billrecon', 'credential_encryption', c, 'credential_encryption has ' || c)
+  FROM unnest(ARRAY['integration', 'kind', 'encrypted', 'key_id', 'status', 'credential_keys']) AS c;
+SELECT has_trigger('billrecon', 'integration_credentials', 'encrypt', 'credentials are encrypted by a trigger');
+SELECT isnt_definer('billrecon', f, a, f || ' runs with the caller''s rights')
+  FROM (VALUES ('encrypt_credentials', ARRAY[]::text[]), ('rotate_credential_key', ARRAY['text']),
+               ('decrypt_credentials', ARRAY['text'])) AS x(f, a);
 
 -- The extension is not relocatable and lives in its own schema.
 SELECT is((SELECT extrelocatable FROM pg_extension WHERE extname = 'billrecon'), false, 'not relocatable');

@@ -227,6 +227,15 @@ INSERT INTO role_matrix (kind, object, public, reader, operator, admin) VALUES
   ('function', 'set_default_psa(text)',                      '', '',     '',     'X'),
   ('function', 'drop_integration(text)',                     '', '',     '',     'X'),
   ('function', '_validate_integration(text,text,jsonb,jsonb)', '', '',   '',     'X'),
+  -- The admin's: at-rest encryption of credentials (docs/security.md). No
+  -- function returns decrypted credentials; rotate and decrypt read a key
+  -- file named in the call and also require superuser or pg_read_server_files.
+  ('view',     'credential_encryption',                      '', '',     '',     'r'),
+  ('function', 'credential_key_status()',                    '', '',     '',     'X'),
+  ('function', 'encrypt_credentials()',                      '', '',     '',     'X'),
+  ('function', 'rotate_credential_key(text)',                '', '',     '',     'X'),
+  ('function', 'decrypt_credentials(text)',                  '', '',     '',     'X'),
+  ('function', '_encrypt_credentials(integer,jsonb)',        '', '',     '',     'X'),
   -- FINDING (900_privileges.sql): "GRANT EXECUTE ON FUNCTION
   -- _write_back_quantity(...), _write_back_quantity_c(...) TO billrecon_admin"
   -- lets the admin change a PSA quantity with no card, no approval, no
@@ -240,6 +249,7 @@ INSERT INTO role_matrix (kind, object, public, reader, operator, admin) VALUES
   ('function', '_acting_role()',                             '', '',     '',     ''),
   ('function', '_apply_staged(bigint,boolean)',              '', '',     '',     ''),
   ('function', '_audit_row()',                               '', '',     '',     ''),
+  ('function', '_encrypt_credentials_row()',                 '', '',     '',     ''),
   ('function', '_keep_builtin_rows()',                        '', '',     '',     ''),
   ('function', '_cancel_sync_task(bigint)',                  '', '',     '',     ''),
   ('function', '_carry_over_replaced_lines()',               '', '',     '',     ''),

@@ -49,10 +49,10 @@ Outcome SyncOne(const IntegrationRow &row, connectors::SyncMode mode) {
 	CallPg(StartRun, row.id, requested, &start);
 	out.run_id = start.run_id;
 
-	connectors::IntegrationConfig config = ConfigFromRow(row);
 	// Read again now: an earlier sync of this call may have changed what the
 	// options derive from (Partner Center's customers for Microsoft 365).
-	config.options_json = CallPg(EffectiveOptions, row.id);
+	const char *options_json = CallPg(EffectiveOptions, row.id);
+	connectors::IntegrationConfig config;
 
 	connectors::SyncRequest request;
 	request.mode = mode;
@@ -64,6 +64,10 @@ Outcome SyncOne(const IntegrationRow &row, connectors::SyncMode mode) {
 	CallPg(BeginSubxact, &sx);
 	std::unique_ptr<sync::Runner> runner;
 	try {
+		// Inside the try: credentials that cannot be decrypted (no key, another
+		// key) fail this integration's run, recorded like any other failure.
+		config = ConfigFromRow(row);
+		config.options_json = options_json;
 		runner = std::make_unique<sync::Runner>(config, CurrentDefaults(), InterruptRequested);
 		connectors::SyncOutcome result = runner->Run(request, sink);
 		bool full = result.effective_mode == connectors::SyncMode::kFull;
