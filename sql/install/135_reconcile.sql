@@ -249,7 +249,16 @@ BEGIN
     CROSS JOIN LATERAL billrecon.billing_cycle(
       CASE WHEN a.billing_cycle IN ('monthly', 'quarterly', 'annual') THEN a.billing_cycle ELSE 'monthly' END,
       reconcile.period, a.start_date) cy
-    LEFT JOIN billrecon.service_rules r ON r.id = billrecon._line_rule(l)
+    -- (billrecon._line_rule written out: the line's own rule, else its product's;
+    -- a function with subqueries is not inlined and costs a call per line)
+    LEFT JOIN billrecon.service_rules own ON own.line_item_id = l.id
+    LEFT JOIN LATERAL (
+      SELECT p.id FROM billrecon.service_rules p
+       WHERE own.id IS NULL AND p.psa_product IS NOT NULL
+         AND (lower(p.psa_product) = lower(l.product_code) OR lower(p.psa_product) = lower(l.product_name))
+       ORDER BY lower(p.psa_product) = lower(l.product_code) DESC, p.id
+       LIMIT 1) prod ON true
+    LEFT JOIN billrecon.service_rules r ON r.id = coalesce(own.id, prod.id)
     LEFT JOIN billrecon.integrations ri ON ri.id = r.integration_id
     LEFT JOIN billrecon.integrations ci ON r.mode = 'manual' AND ci.name = r.filters->>'compare_with'
     LEFT JOIN billrecon.ignored_line_items g ON g.line_item_id = l.id
@@ -267,7 +276,8 @@ BEGIN
   -- group joins below for a handful of rows (seconds instead of
   -- milliseconds on a large book). ANALYZE samples, so this stays cheap.
   IF v_company IS NULL THEN   -- a run of one client is small enough for any plan
-    ANALYZE billrecon.reconcile_results;
+    ANALYZE billrecon.reconcile_results (run_id, row_kind, state, psa_company_id, rule_id, integration_id,
+                                         line_item_id, parent_line_item_id, mode);
   END IF;
 
   -- 2. Adjustments net into their parent: a quantity correction (price zero or
