@@ -58,10 +58,10 @@ BEGIN
 END
 $add$;
 COMMENT ON FUNCTION billrecon.add_integration(text, text, text, jsonb, jsonb, boolean) IS
-  'Adds an integration and returns its id. kind: connectwise or ninjaone in this version (the other kinds of '
-  'docs/connectors/ raise feature_not_supported); base_url: the API root; credentials: the keys the kind needs '
-  '(docs/connectors/<kind>.md); options: per-integration settings. Everything is validated first; nothing is stored '
-  'on error. Admin only.';
+  'Adds an integration and returns its id. kind: connectwise, halopsa or autotask (PSAs); msgraph, partnercenter, '
+  'pax8, ninjaone, dattormm or csv (vendors); base_url: the API root (empty for csv); credentials: the keys the kind '
+  'needs (docs/connectors/<kind>.md); options: per-integration settings; is_default_psa: the PSA that is reconciled. '
+  'Everything is validated first; nothing is stored on error. Admin only.';
 
 CREATE FUNCTION billrecon._integration_id(integration text)
 RETURNS integer

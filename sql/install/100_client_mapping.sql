@@ -239,7 +239,7 @@ COMMENT ON VIEW billrecon.unmapped_vendor_accounts IS
   'usage cannot be reconciled. Map them (billrecon.map_client) or, when they are no client, ignore them '
   '(billrecon.ignore_vendor_account).';
 COMMENT ON COLUMN billrecon.unmapped_vendor_accounts.integration IS 'Vendor integration';
-COMMENT ON COLUMN billrecon.unmapped_vendor_accounts.kind IS 'Its kind';
+COMMENT ON COLUMN billrecon.unmapped_vendor_accounts.kind IS 'The integration''s kind (ninjaone, msgraph, pax8, ...)';
 COMMENT ON COLUMN billrecon.unmapped_vendor_accounts.vendor_account_id IS 'The vendor''s id of the account';
 COMMENT ON COLUMN billrecon.unmapped_vendor_accounts.vendor_account_name IS 'The account''s name at the vendor';
 COMMENT ON COLUMN billrecon.unmapped_vendor_accounts.usage_records IS 'Current usage records of the account';

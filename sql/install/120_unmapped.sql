@@ -160,7 +160,7 @@ COMMENT ON VIEW billrecon.unmapped_counts IS
   'Per integration, what is left to map before reconciling: vendor accounts without a client, line items of the '
   'default PSA without a rule, vendor products no rule counts, suggestions waiting for a decision. All zero = ready.';
 COMMENT ON COLUMN billrecon.unmapped_counts.integration IS 'Integration';
-COMMENT ON COLUMN billrecon.unmapped_counts.kind IS 'Its kind';
+COMMENT ON COLUMN billrecon.unmapped_counts.kind IS 'The integration''s kind (connectwise, ninjaone, msgraph, ...)';
 COMMENT ON COLUMN billrecon.unmapped_counts.side IS 'psa or vendor';
 COMMENT ON COLUMN billrecon.unmapped_counts.unmapped_accounts IS 'Vendor accounts without a PSA client (billrecon.unmapped_vendor_accounts)';
 COMMENT ON COLUMN billrecon.unmapped_counts.unmapped_line_items IS 'Default PSA only: line items no rule covers (billrecon.unmapped_line_items)';
