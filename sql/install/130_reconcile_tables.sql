@@ -63,7 +63,7 @@ COMMENT ON TABLE billrecon.reconcile_run_inputs IS
 COMMENT ON COLUMN billrecon.reconcile_run_inputs.run_id IS 'The reconcile run';
 COMMENT ON COLUMN billrecon.reconcile_run_inputs.integration_id IS 'The integration (null once it is dropped)';
 COMMENT ON COLUMN billrecon.reconcile_run_inputs.integration IS 'Its name at the time';
-COMMENT ON COLUMN billrecon.reconcile_run_inputs.kind IS 'Its kind';
+COMMENT ON COLUMN billrecon.reconcile_run_inputs.kind IS 'The integration''s kind (connectwise, ninjaone, msgraph, ...)';
 COMMENT ON COLUMN billrecon.reconcile_run_inputs.side IS 'psa or vendor';
 COMMENT ON COLUMN billrecon.reconcile_run_inputs.status IS 'green, yellow or red, as billrecon.integration_status showed it';
 COMMENT ON COLUMN billrecon.reconcile_run_inputs.last_success_at IS 'End of the last successful sync: the age of the data used';
