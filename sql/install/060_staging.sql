@@ -46,10 +46,45 @@ CREATE UNLOGGED TABLE billrecon._stage_usage_records (
 CREATE INDEX ON billrecon._stage_usage_records (run_id, external_id);
 COMMENT ON TABLE billrecon._stage_usage_records IS 'Internal: usage records of running syncs, by run id (billrecon.usage_records columns)';
 
+-- Upserts the vendor accounts a run has staged so far into the live table.
+-- The staging sink calls it before the first usage page after new accounts
+-- (usage pages are stored directly in billrecon.usage_records and must find
+-- their account); _apply_staged calls it again at the end (idempotent).
+CREATE FUNCTION billrecon._apply_staged_accounts(p_run_id bigint, p_now timestamptz DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $accounts$
+DECLARE
+  v_integration integer;
+  v_now timestamptz := coalesce(p_now, pg_catalog.clock_timestamp());
+BEGIN
+  SELECT r.integration_id INTO STRICT v_integration FROM billrecon.sync_runs r WHERE r.id = p_run_id;
+  INSERT INTO billrecon.vendor_accounts AS t
+    (integration_id, external_id, name, domains, status, source_updated_at, first_seen_at, last_seen_at,
+     removed_at, last_sync_run_id)
+  SELECT DISTINCT ON (s.external_id) v_integration, s.external_id, s.name, coalesce(s.domains, '{}'), s.status,
+         s.source_updated_at, v_now, v_now, NULL, p_run_id
+    FROM billrecon._stage_vendor_accounts s
+   WHERE s.run_id = p_run_id
+   ORDER BY s.external_id, s.seq DESC
+  ON CONFLICT (integration_id, external_id) DO UPDATE
+     SET name = excluded.name, domains = excluded.domains, status = excluded.status,
+         source_updated_at = excluded.source_updated_at, last_seen_at = excluded.last_seen_at,
+         removed_at = NULL, last_sync_run_id = excluded.last_sync_run_id;
+
+END
+$accounts$;
+COMMENT ON FUNCTION billrecon._apply_staged_accounts(bigint, timestamptz) IS
+  'Internal: upserts the vendor accounts staged so far by one sync run into billrecon.vendor_accounts';
+
 -- Moves one run's staged rows into the live tables: upsert by (integration,
 -- external id); in full mode, rows the source no longer returned get
 -- removed_at. Children whose parent is unknown are skipped and counted (the
--- run then ends with warnings). Returns the skipped counts.
+-- run then ends with warnings). Usage records mostly arrive here already
+-- stored (the sink upserts each page whose accounts are known); only those
+-- staged for want of their account are applied here. Returns the skipped
+-- counts.
 CREATE FUNCTION billrecon._apply_staged(p_run_id bigint, p_full boolean,
   OUT skipped_agreements bigint, OUT skipped_line_items bigint, OUT skipped_usage_records bigint)
 LANGUAGE plpgsql
@@ -142,19 +177,9 @@ BEGIN
      AND p.external_id OPERATOR(pg_catalog.=) l.parent_external_id
      AND l.parent_line_item_id IS DISTINCT FROM p.id;
 
-  -- Vendor accounts.
-  INSERT INTO billrecon.vendor_accounts AS t
-    (integration_id, external_id, name, domains, status, source_updated_at, first_seen_at, last_seen_at,
-     removed_at, last_sync_run_id)
-  SELECT DISTINCT ON (s.external_id) v_integration, s.external_id, s.name, coalesce(s.domains, '{}'), s.status,
-         s.source_updated_at, v_now, v_now, NULL, p_run_id
-    FROM billrecon._stage_vendor_accounts s
-   WHERE s.run_id = p_run_id
-   ORDER BY s.external_id, s.seq DESC
-  ON CONFLICT (integration_id, external_id) DO UPDATE
-     SET name = excluded.name, domains = excluded.domains, status = excluded.status,
-         source_updated_at = excluded.source_updated_at, last_seen_at = excluded.last_seen_at,
-         removed_at = NULL, last_sync_run_id = excluded.last_sync_run_id;
+  -- Vendor accounts (already stored when usage pages came after them:
+  -- the sink calls _apply_staged_accounts before storing usage directly).
+  PERFORM billrecon._apply_staged_accounts(p_run_id, v_now);
 
   -- Usage records (their account must be known).
   INSERT INTO billrecon.usage_records AS t
