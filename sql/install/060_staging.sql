@@ -84,7 +84,7 @@ COMMENT ON FUNCTION billrecon._apply_staged_accounts(bigint, timestamptz) IS
 -- run then ends with warnings). Usage records mostly arrive here already
 -- stored (the sink upserts each page whose accounts are known); only those
 -- staged for want of their account are applied here. Returns the skipped
--- counts.
+-- counts; refuses (22000) a full sync that would remove too much.
 CREATE FUNCTION billrecon._apply_staged(p_run_id bigint, p_full boolean,
   OUT skipped_agreements bigint, OUT skipped_line_items bigint, OUT skipped_usage_records bigint)
 LANGUAGE plpgsql
@@ -93,6 +93,11 @@ AS $apply$
 DECLARE
   v_integration integer;
   v_now timestamptz := pg_catalog.clock_timestamp();
+  v_share numeric;
+  v_min bigint;
+  v_what text;
+  v_removed bigint;
+  v_current bigint;
 BEGIN
   SELECT r.integration_id INTO STRICT v_integration FROM billrecon.sync_runs r WHERE r.id = p_run_id;
 
@@ -213,8 +218,56 @@ BEGIN
                       WHERE va.integration_id OPERATOR(pg_catalog.=) v_integration
                         AND va.external_id OPERATOR(pg_catalog.=) s.account_external_id);
 
-  -- Full sync: whatever the source no longer returned is marked removed.
+  -- Full sync: whatever the source no longer returned is marked removed,
+  -- unless that is more than billrecon.max_removed_share of the
+  -- integration's current rows of a table (and at least
+  -- billrecon.removal_guard_min_rows): a vendor that ended its listing early
+  -- (an empty page mid-listing ends NinjaOne's bare arrays) must not look
+  -- like half the devices were decommissioned. The ERROR rolls the whole
+  -- sync back, so the stored data stays as it was.
   IF p_full THEN
+    v_share := coalesce(NULLIF(pg_catalog.current_setting('billrecon.max_removed_share', true), '')::numeric, 0.5);
+    v_min := coalesce(NULLIF(pg_catalog.current_setting('billrecon.removal_guard_min_rows', true), '')::bigint, 20);
+    IF v_share < 1 THEN
+      FOR v_what, v_removed, v_current IN
+        SELECT 'PSA companies', pg_catalog.count(*) FILTER (WHERE NOT EXISTS (
+                 SELECT 1 FROM billrecon._stage_companies s
+                  WHERE s.run_id OPERATOR(pg_catalog.=) p_run_id AND s.external_id OPERATOR(pg_catalog.=) t.external_id)),
+               pg_catalog.count(*)
+          FROM billrecon.psa_companies t
+         WHERE t.integration_id OPERATOR(pg_catalog.=) v_integration AND t.removed_at IS NULL
+        UNION ALL
+        SELECT 'agreements', pg_catalog.count(*) FILTER (WHERE t.last_sync_run_id IS DISTINCT FROM p_run_id), pg_catalog.count(*)
+          FROM billrecon.psa_agreements t
+         WHERE t.integration_id OPERATOR(pg_catalog.=) v_integration AND t.removed_at IS NULL
+        UNION ALL
+        SELECT 'line items', pg_catalog.count(*) FILTER (WHERE t.last_sync_run_id IS DISTINCT FROM p_run_id), pg_catalog.count(*)
+          FROM billrecon.psa_line_items t
+         WHERE t.integration_id OPERATOR(pg_catalog.=) v_integration AND t.removed_at IS NULL
+        UNION ALL
+        SELECT 'vendor accounts', pg_catalog.count(*) FILTER (WHERE NOT EXISTS (
+                 SELECT 1 FROM billrecon._stage_vendor_accounts s
+                  WHERE s.run_id OPERATOR(pg_catalog.=) p_run_id AND s.external_id OPERATOR(pg_catalog.=) t.external_id)),
+               pg_catalog.count(*)
+          FROM billrecon.vendor_accounts t
+         WHERE t.integration_id OPERATOR(pg_catalog.=) v_integration AND t.removed_at IS NULL
+        UNION ALL
+        SELECT 'usage records', pg_catalog.count(*) FILTER (WHERE t.last_sync_run_id IS DISTINCT FROM p_run_id), pg_catalog.count(*)
+          FROM billrecon.usage_records t
+         WHERE t.integration_id OPERATOR(pg_catalog.=) v_integration AND t.removed_at IS NULL
+      LOOP
+        IF v_removed OPERATOR(pg_catalog.>=) v_min
+           AND v_removed::numeric OPERATOR(pg_catalog.>) (v_share OPERATOR(pg_catalog.*) v_current) THEN
+          RAISE EXCEPTION 'full sync would mark % of % current % removed', v_removed, v_current, v_what
+            USING ERRCODE = 'data_exception',
+                  DETAIL = pg_catalog.format('The source returned %s of the integration''s %s current %s; marking the other %s (%s %%) removed exceeds billrecon.max_removed_share = %s. Nothing was changed.',
+                             v_current OPERATOR(pg_catalog.-) v_removed, v_current, v_what, v_removed,
+                             pg_catalog.round((100 OPERATOR(pg_catalog.*) v_removed)::numeric OPERATOR(pg_catalog./) v_current),
+                             v_share),
+                  HINT = 'A vendor that ended its listing early (an empty or short page) is the usual cause: run the sync again later. If the records really are gone, allow it for one sync: SET billrecon.max_removed_share = 1, then SELECT billrecon.sync(...).';
+        END IF;
+      END LOOP;
+    END IF;
     UPDATE billrecon.psa_companies t SET removed_at = v_now, last_sync_run_id = p_run_id
      WHERE t.integration_id OPERATOR(pg_catalog.=) v_integration AND t.removed_at IS NULL
        AND NOT EXISTS (SELECT 1 FROM billrecon._stage_companies s

@@ -21,6 +21,8 @@ struct Settings {
 	double spot_check_ratio;
 	int max_sync_workers;
 	bool progress_notices;
+	double max_removed_share;     // read by billrecon._apply_staged through current_setting
+	int removal_guard_min_rows;
 };
 
 extern Settings g_settings;
