@@ -5,6 +5,9 @@
 # (test/bin/lib.sh: packages, build, install, start) stopped afterwards.
 #
 #   bash bench/with_cluster.sh bench/<program>.py [options]
+#
+# BILLRECON_BENCH_PG=env uses the cluster libpq's environment names (PGHOST,
+# PGPORT, PGUSER: a superuser on this machine) instead.
 set -euo pipefail
 
 # shellcheck source=test/bin/lib.sh
@@ -13,6 +16,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/../test/bin/lib.sh"
 [[ $# -ge 1 ]] || br_die "usage: bash bench/with_cluster.sh bench/<program>.py [options]"
 program="$1"
 shift
+if [[ "${BILLRECON_BENCH_PG:-}" == env ]]; then
+	exec "$BR_PYTHON" "$program" "$@"
+fi
 br_prepare_run_dir
 started=0
 if ! br_postmaster_alive; then

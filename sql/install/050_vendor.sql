@@ -12,7 +12,10 @@ CREATE TABLE billrecon.vendor_accounts (
   last_seen_at      timestamptz NOT NULL,
   removed_at        timestamptz,
   last_sync_run_id  bigint REFERENCES billrecon.sync_runs (id) ON DELETE SET NULL,
-  UNIQUE (integration_id, external_id)
+  UNIQUE (integration_id, external_id),
+  -- The target of usage_records' (integration_id, account_id) key: a usage
+  -- record's account belongs to the same integration.
+  UNIQUE (integration_id, id)
 );
 COMMENT ON TABLE billrecon.vendor_accounts IS
   'The vendor''s notion of a client: Microsoft customer tenant, Pax8 company, NinjaOne organization, Datto site';
@@ -28,11 +31,17 @@ COMMENT ON COLUMN billrecon.vendor_accounts.last_seen_at IS 'Last sync that retu
 COMMENT ON COLUMN billrecon.vendor_accounts.removed_at IS 'Set by a full sync when the vendor stopped returning the account; null for current rows';
 COMMENT ON COLUMN billrecon.vendor_accounts.last_sync_run_id IS 'Sync run that last wrote the row';
 
+-- One foreign key per stored row is checked by a trigger, row by row: with
+-- a million devices per sync that is the cost of the load. So usage records
+-- carry one composite key, (integration_id, account_id) to the account of
+-- the same integration (which reaches the integration through the account,
+-- ON DELETE CASCADE both ways), and last_sync_run_id is not a foreign key
+-- (sync runs are deleted only with their integration, and its rows with it).
 CREATE TABLE billrecon.usage_records (
   id                  bigserial PRIMARY KEY,
-  integration_id      integer NOT NULL REFERENCES billrecon.integrations (id) ON DELETE CASCADE,
+  integration_id      integer NOT NULL,
   external_id         text NOT NULL,
-  account_id          bigint NOT NULL REFERENCES billrecon.vendor_accounts (id) ON DELETE CASCADE,
+  account_id          bigint NOT NULL,
   kind                text NOT NULL CHECK (kind IN ('device', 'licence', 'user', 'subscription')),
   product             text,
   product_name        text,
@@ -55,8 +64,9 @@ CREATE TABLE billrecon.usage_records (
   first_seen_at       timestamptz NOT NULL,
   last_seen_at        timestamptz NOT NULL,
   removed_at          timestamptz,
-  last_sync_run_id    bigint REFERENCES billrecon.sync_runs (id) ON DELETE SET NULL,
-  UNIQUE (integration_id, external_id)
+  last_sync_run_id    bigint,
+  UNIQUE (integration_id, external_id),
+  FOREIGN KEY (integration_id, account_id) REFERENCES billrecon.vendor_accounts (integration_id, id) ON DELETE CASCADE
 );
 CREATE INDEX usage_records_account ON billrecon.usage_records (account_id);
 CREATE INDEX usage_records_integration_kind ON billrecon.usage_records (integration_id, kind) WHERE removed_at IS NULL;
@@ -88,4 +98,4 @@ COMMENT ON COLUMN billrecon.usage_records.source_updated_at IS 'Last modificatio
 COMMENT ON COLUMN billrecon.usage_records.first_seen_at IS 'First sync that returned the record';
 COMMENT ON COLUMN billrecon.usage_records.last_seen_at IS 'Last sync that returned the record';
 COMMENT ON COLUMN billrecon.usage_records.removed_at IS 'Set by a full sync when the vendor stopped returning the record; null for current rows';
-COMMENT ON COLUMN billrecon.usage_records.last_sync_run_id IS 'Sync run that last wrote the row';
+COMMENT ON COLUMN billrecon.usage_records.last_sync_run_id IS 'Sync run that last wrote the row (billrecon.sync_runs.id; not a foreign key, see the table''s DDL)';

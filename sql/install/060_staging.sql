@@ -46,10 +46,45 @@ CREATE UNLOGGED TABLE billrecon._stage_usage_records (
 CREATE INDEX ON billrecon._stage_usage_records (run_id, external_id);
 COMMENT ON TABLE billrecon._stage_usage_records IS 'Internal: usage records of running syncs, by run id (billrecon.usage_records columns)';
 
+-- Upserts the vendor accounts a run has staged so far into the live table.
+-- The staging sink calls it before the first usage page after new accounts
+-- (usage pages are stored directly in billrecon.usage_records and must find
+-- their account); _apply_staged calls it again at the end (idempotent).
+CREATE FUNCTION billrecon._apply_staged_accounts(p_run_id bigint, p_now timestamptz DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $accounts$
+DECLARE
+  v_integration integer;
+  v_now timestamptz := coalesce(p_now, pg_catalog.clock_timestamp());
+BEGIN
+  SELECT r.integration_id INTO STRICT v_integration FROM billrecon.sync_runs r WHERE r.id = p_run_id;
+  INSERT INTO billrecon.vendor_accounts AS t
+    (integration_id, external_id, name, domains, status, source_updated_at, first_seen_at, last_seen_at,
+     removed_at, last_sync_run_id)
+  SELECT DISTINCT ON (s.external_id) v_integration, s.external_id, s.name, coalesce(s.domains, '{}'), s.status,
+         s.source_updated_at, v_now, v_now, NULL, p_run_id
+    FROM billrecon._stage_vendor_accounts s
+   WHERE s.run_id = p_run_id
+   ORDER BY s.external_id, s.seq DESC
+  ON CONFLICT (integration_id, external_id) DO UPDATE
+     SET name = excluded.name, domains = excluded.domains, status = excluded.status,
+         source_updated_at = excluded.source_updated_at, last_seen_at = excluded.last_seen_at,
+         removed_at = NULL, last_sync_run_id = excluded.last_sync_run_id;
+
+END
+$accounts$;
+COMMENT ON FUNCTION billrecon._apply_staged_accounts(bigint, timestamptz) IS
+  'Internal: upserts the vendor accounts staged so far by one sync run into billrecon.vendor_accounts';
+
 -- Moves one run's staged rows into the live tables: upsert by (integration,
 -- external id); in full mode, rows the source no longer returned get
 -- removed_at. Children whose parent is unknown are skipped and counted (the
--- run then ends with warnings). Returns the skipped counts.
+-- run then ends with warnings). Usage records mostly arrive here already
+-- stored (the sink upserts each page whose accounts are known); only those
+-- staged for want of their account are applied here. Returns the skipped
+-- counts; refuses (22000) a full sync that would remove too much.
 CREATE FUNCTION billrecon._apply_staged(p_run_id bigint, p_full boolean,
   OUT skipped_agreements bigint, OUT skipped_line_items bigint, OUT skipped_usage_records bigint)
 LANGUAGE plpgsql
@@ -58,6 +93,11 @@ AS $apply$
 DECLARE
   v_integration integer;
   v_now timestamptz := pg_catalog.clock_timestamp();
+  v_share numeric;
+  v_min bigint;
+  v_what text;
+  v_removed bigint;
+  v_current bigint;
 BEGIN
   SELECT r.integration_id INTO STRICT v_integration FROM billrecon.sync_runs r WHERE r.id = p_run_id;
 
@@ -142,19 +182,9 @@ BEGIN
      AND p.external_id OPERATOR(pg_catalog.=) l.parent_external_id
      AND l.parent_line_item_id IS DISTINCT FROM p.id;
 
-  -- Vendor accounts.
-  INSERT INTO billrecon.vendor_accounts AS t
-    (integration_id, external_id, name, domains, status, source_updated_at, first_seen_at, last_seen_at,
-     removed_at, last_sync_run_id)
-  SELECT DISTINCT ON (s.external_id) v_integration, s.external_id, s.name, coalesce(s.domains, '{}'), s.status,
-         s.source_updated_at, v_now, v_now, NULL, p_run_id
-    FROM billrecon._stage_vendor_accounts s
-   WHERE s.run_id = p_run_id
-   ORDER BY s.external_id, s.seq DESC
-  ON CONFLICT (integration_id, external_id) DO UPDATE
-     SET name = excluded.name, domains = excluded.domains, status = excluded.status,
-         source_updated_at = excluded.source_updated_at, last_seen_at = excluded.last_seen_at,
-         removed_at = NULL, last_sync_run_id = excluded.last_sync_run_id;
+  -- Vendor accounts (already stored when usage pages came after them:
+  -- the sink calls _apply_staged_accounts before storing usage directly).
+  PERFORM billrecon._apply_staged_accounts(p_run_id, v_now);
 
   -- Usage records (their account must be known).
   INSERT INTO billrecon.usage_records AS t
@@ -188,8 +218,56 @@ BEGIN
                       WHERE va.integration_id OPERATOR(pg_catalog.=) v_integration
                         AND va.external_id OPERATOR(pg_catalog.=) s.account_external_id);
 
-  -- Full sync: whatever the source no longer returned is marked removed.
+  -- Full sync: whatever the source no longer returned is marked removed,
+  -- unless that is more than billrecon.max_removed_share of the
+  -- integration's current rows of a table (and at least
+  -- billrecon.removal_guard_min_rows): a vendor that ended its listing early
+  -- (an empty page mid-listing ends NinjaOne's bare arrays) must not look
+  -- like half the devices were decommissioned. The ERROR rolls the whole
+  -- sync back, so the stored data stays as it was.
   IF p_full THEN
+    v_share := coalesce(NULLIF(pg_catalog.current_setting('billrecon.max_removed_share', true), '')::numeric, 0.5);
+    v_min := coalesce(NULLIF(pg_catalog.current_setting('billrecon.removal_guard_min_rows', true), '')::bigint, 20);
+    IF v_share < 1 THEN
+      FOR v_what, v_removed, v_current IN
+        SELECT 'PSA companies', pg_catalog.count(*) FILTER (WHERE NOT EXISTS (
+                 SELECT 1 FROM billrecon._stage_companies s
+                  WHERE s.run_id OPERATOR(pg_catalog.=) p_run_id AND s.external_id OPERATOR(pg_catalog.=) t.external_id)),
+               pg_catalog.count(*)
+          FROM billrecon.psa_companies t
+         WHERE t.integration_id OPERATOR(pg_catalog.=) v_integration AND t.removed_at IS NULL
+        UNION ALL
+        SELECT 'agreements', pg_catalog.count(*) FILTER (WHERE t.last_sync_run_id IS DISTINCT FROM p_run_id), pg_catalog.count(*)
+          FROM billrecon.psa_agreements t
+         WHERE t.integration_id OPERATOR(pg_catalog.=) v_integration AND t.removed_at IS NULL
+        UNION ALL
+        SELECT 'line items', pg_catalog.count(*) FILTER (WHERE t.last_sync_run_id IS DISTINCT FROM p_run_id), pg_catalog.count(*)
+          FROM billrecon.psa_line_items t
+         WHERE t.integration_id OPERATOR(pg_catalog.=) v_integration AND t.removed_at IS NULL
+        UNION ALL
+        SELECT 'vendor accounts', pg_catalog.count(*) FILTER (WHERE NOT EXISTS (
+                 SELECT 1 FROM billrecon._stage_vendor_accounts s
+                  WHERE s.run_id OPERATOR(pg_catalog.=) p_run_id AND s.external_id OPERATOR(pg_catalog.=) t.external_id)),
+               pg_catalog.count(*)
+          FROM billrecon.vendor_accounts t
+         WHERE t.integration_id OPERATOR(pg_catalog.=) v_integration AND t.removed_at IS NULL
+        UNION ALL
+        SELECT 'usage records', pg_catalog.count(*) FILTER (WHERE t.last_sync_run_id IS DISTINCT FROM p_run_id), pg_catalog.count(*)
+          FROM billrecon.usage_records t
+         WHERE t.integration_id OPERATOR(pg_catalog.=) v_integration AND t.removed_at IS NULL
+      LOOP
+        IF v_removed OPERATOR(pg_catalog.>=) v_min
+           AND v_removed::numeric OPERATOR(pg_catalog.>) (v_share OPERATOR(pg_catalog.*) v_current) THEN
+          RAISE EXCEPTION 'full sync would mark % of % current % removed', v_removed, v_current, v_what
+            USING ERRCODE = 'data_exception',
+                  DETAIL = pg_catalog.format('The source returned %s of the integration''s %s current %s; marking the other %s (%s %%) removed exceeds billrecon.max_removed_share = %s. Nothing was changed.',
+                             v_current OPERATOR(pg_catalog.-) v_removed, v_current, v_what, v_removed,
+                             pg_catalog.round((100 OPERATOR(pg_catalog.*) v_removed)::numeric OPERATOR(pg_catalog./) v_current),
+                             v_share),
+                  HINT = 'A vendor that ended its listing early (an empty or short page) is the usual cause: run the sync again later. If the records really are gone, allow it for one sync: SET billrecon.max_removed_share = 1, then SELECT billrecon.sync(...).';
+        END IF;
+      END LOOP;
+    END IF;
     UPDATE billrecon.psa_companies t SET removed_at = v_now, last_sync_run_id = p_run_id
      WHERE t.integration_id OPERATOR(pg_catalog.=) v_integration AND t.removed_at IS NULL
        AND NOT EXISTS (SELECT 1 FROM billrecon._stage_companies s

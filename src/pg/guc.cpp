@@ -28,6 +28,8 @@ Settings g_settings = {
     4,            // max_sync_workers
     true,         // progress_notices
     nullptr,      // credential_key_file
+    0.5,          // max_removed_share
+    20,           // removal_guard_min_rows
 };
 
 namespace {
@@ -124,6 +126,17 @@ void DefineSettings() {
 	                           "mode 0600 (or by root, 0640).",
 	                           &g_settings.credential_key_file, "", PGC_SIGHUP, 0, CheckCredentialKeyFile, nullptr,
 	                           nullptr);
+	DefineCustomRealVariable("billrecon.max_removed_share",
+	                         "Largest share of an integration's current rows one full sync may mark removed.",
+	                         "A full sync that would mark more (per table, and at least "
+	                         "billrecon.removal_guard_min_rows rows) fails and changes nothing: a vendor that ends "
+	                         "its listing early must not decommission half the devices. 1 turns the guard off.",
+	                         &g_settings.max_removed_share, 0.5, 0.0, 1.0, PGC_USERSET, 0, nullptr, nullptr, nullptr);
+	DefineCustomIntVariable("billrecon.removal_guard_min_rows",
+	                        "Fewest rows a full sync must be about to remove before billrecon.max_removed_share applies.",
+	                        "Small integrations may legitimately drop to zero (the last few devices of a client).",
+	                        &g_settings.removal_guard_min_rows, 20, 1, INT_MAX, PGC_USERSET, 0, nullptr, nullptr,
+	                        nullptr);
 	MarkGUCPrefixReserved("billrecon");
 }
 

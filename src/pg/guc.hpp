@@ -22,6 +22,8 @@ struct Settings {
 	int max_sync_workers;
 	bool progress_notices;
 	char *credential_key_file;
+	double max_removed_share;     // read by billrecon._apply_staged through current_setting
+	int removal_guard_min_rows;
 };
 
 extern Settings g_settings;

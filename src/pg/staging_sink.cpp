@@ -138,6 +138,7 @@ void StagingSink::PutVendorAccounts(const std::vector<model::VendorAccount> &row
 		b.Add(r.source_updated_at);
 	}
 	Write(kStageVendorAccounts, b);
+	accounts_pending_ = accounts_pending_ || b.size() > 0;
 }
 
 void StagingSink::PutUsage(const std::vector<model::UsageRecord> &rows) {
@@ -165,7 +166,19 @@ void StagingSink::PutUsage(const std::vector<model::UsageRecord> &rows) {
 		b.Add(r.user_name);
 		b.Add(r.source_updated_at);
 	}
-	Write(kStageUsage, b);
+	if (b.size() == 0)
+		return;
+	if (b.size() % static_cast<size_t>(b.ncols()) != 0 || b.ncols() != StageColumns(kStageUsage))
+		throw Error(sqlstate::kInternal, "staging batch has the wrong shape");
+	// Usage is the bulk of a vendor sync: stored page by page in the live
+	// table (no second copy through staging), once the accounts staged so
+	// far are stored too.
+	if (accounts_pending_) {
+		CallPg(ApplyStagedAccounts, static_cast<int64>(run_id_));
+		accounts_pending_ = false;
+	}
+	std::vector<const char *> cells = b.Pointers();
+	CallPg(UpsertUsageBatch, static_cast<int64>(run_id_), b.nrows(), static_cast<const char *const *>(cells.data()));
 }
 
 void StagingSink::OnPage(std::string_view phase, size_t records) {

@@ -38,6 +38,7 @@ private:
 	std::string label_;
 	long pages_ = 0;
 	long records_ = 0;
+	bool accounts_pending_ = false; // vendor accounts staged, not yet in the live table
 	std::vector<std::string> warnings_;
 	size_t dropped_warnings_ = 0;
 };

@@ -162,6 +162,85 @@ SPIPlanPtr StagePlan(int table) {
 	return plan;
 }
 
+// The usage columns that the live table and the staging table share, in
+// kUsageCols order (the live table adds integration_id, account_id and the
+// sync bookkeeping columns).
+const char *UsageCast(int i) {
+	return kUsageCols[i].cast;
+}
+
+void AppendCell(StringInfo sql, const char *cast, int i) {
+	if (cast[0] == '\0')
+		appendStringInfo(sql, "u.c%d", i + 1);
+	else
+		appendStringInfo(sql, "u.c%d::pg_catalog.%s", i + 1, cast);
+}
+
+// One page of usage records straight into billrecon.usage_records: upsert
+// the rows whose vendor account is already stored (DISTINCT ON keeps the
+// last of an id repeated on the page), stage the others for _apply_staged
+// (their account may still come later in the run).
+SPIPlanPtr g_usage_plan;
+
+SPIPlanPtr UsagePlan() {
+	if (g_usage_plan)
+		return g_usage_plan;
+	const int n = lengthof(kUsageCols);
+	StringInfoData sql;
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "WITH run AS (SELECT r.integration_id, pg_catalog.clock_timestamp() AS now"
+	                             " FROM billrecon.sync_runs r WHERE r.id OPERATOR(pg_catalog.=) $1),"
+	                             " u AS MATERIALIZED (SELECT u.*, va.id AS account_id FROM unnest(");
+	for (int i = 0; i < n; ++i)
+		appendStringInfo(&sql, "%s$%d::pg_catalog.text[]", i ? ", " : "", i + 2);
+	appendStringInfoString(&sql, ") WITH ORDINALITY AS u(");
+	for (int i = 0; i < n; ++i)
+		appendStringInfo(&sql, "c%d, ", i + 1);
+	appendStringInfoString(&sql, "ord) LEFT JOIN billrecon.vendor_accounts va"
+	                             " ON va.integration_id OPERATOR(pg_catalog.=) (SELECT integration_id FROM run)"
+	                             " AND va.external_id OPERATOR(pg_catalog.=) u.c2),"
+	                             " ins AS (INSERT INTO billrecon.usage_records AS t (integration_id, account_id");
+	for (int i = 0; i < n; ++i)
+		if (i != 1) // account_external_id: the live table holds account_id
+			appendStringInfo(&sql, ", %s", kUsageCols[i].name);
+	appendStringInfoString(&sql, ", first_seen_at, last_seen_at, removed_at, last_sync_run_id)"
+	                             " SELECT DISTINCT ON (u.c1) run.integration_id, u.account_id");
+	for (int i = 0; i < n; ++i)
+		if (i != 1) {
+			appendStringInfoString(&sql, ", ");
+			AppendCell(&sql, UsageCast(i), i);
+		}
+	appendStringInfoString(&sql, ", run.now, run.now, NULL, $1 FROM u, run WHERE u.account_id IS NOT NULL"
+	                             " ORDER BY u.c1, u.ord DESC"
+	                             " ON CONFLICT (integration_id, external_id) DO UPDATE SET account_id = excluded.account_id");
+	for (int i = 0; i < n; ++i)
+		if (i > 1)
+			appendStringInfo(&sql, ", %s = excluded.%s", kUsageCols[i].name, kUsageCols[i].name);
+	appendStringInfoString(&sql, ", last_seen_at = excluded.last_seen_at, removed_at = NULL,"
+	                             " last_sync_run_id = excluded.last_sync_run_id)"
+	                             " INSERT INTO billrecon._stage_usage_records (run_id");
+	for (int i = 0; i < n; ++i)
+		appendStringInfo(&sql, ", %s", kUsageCols[i].name);
+	appendStringInfoString(&sql, ") SELECT $1");
+	for (int i = 0; i < n; ++i) {
+		appendStringInfoString(&sql, ", ");
+		AppendCell(&sql, UsageCast(i), i);
+	}
+	appendStringInfoString(&sql, " FROM u WHERE u.account_id IS NULL ORDER BY u.ord");
+
+	Oid types[1 + 32];
+	types[0] = INT8OID;
+	for (int i = 0; i < n; ++i)
+		types[i + 1] = TEXTARRAYOID;
+	SPIPlanPtr plan = SPI_prepare(sql.data, n + 1, types);
+	if (!plan)
+		CheckSpi(SPI_result, SPI_OK_INSERT, "preparing the usage upsert");
+	SPI_keepplan(plan);
+	pfree(sql.data);
+	g_usage_plan = plan;
+	return plan;
+}
+
 } // namespace
 
 void SpiConnect() {
@@ -305,6 +384,27 @@ void StageBatch(int table, int64 run_id, int nrows, const char *const *cells) {
 	int rc = SPI_execute_plan(StagePlan(table), args, nullptr, false, 0);
 	CheckSpi(rc, SPI_OK_INSERT, "staging synced rows");
 	MemoryContextDelete(batch);
+}
+
+void UpsertUsageBatch(int64 run_id, int nrows, const char *const *cells) {
+	const int ncols = lengthof(kUsageCols);
+	MemoryContext batch = AllocSetContextCreate(CurrentMemoryContext, "billrecon usage batch", ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(batch);
+	Datum args[1 + 32];
+	args[0] = Int64GetDatum(run_id);
+	for (int c = 0; c < ncols; ++c)
+		args[c + 1] = TextArray(nrows, cells, ncols, c);
+	MemoryContextSwitchTo(old);
+	int rc = SPI_execute_plan(UsagePlan(), args, nullptr, false, 0);
+	CheckSpi(rc, SPI_OK_INSERT, "storing synced usage records");
+	MemoryContextDelete(batch);
+}
+
+void ApplyStagedAccounts(int64 run_id) {
+	Oid types[1] = {INT8OID};
+	Datum args[1] = {Int64GetDatum(run_id)};
+	int rc = SPI_execute_with_args("SELECT billrecon._apply_staged_accounts($1)", 1, types, args, nullptr, false, 0);
+	CheckSpi(rc, SPI_OK_SELECT, "storing the synced vendor accounts");
 }
 
 void ApplyStaged(int64 run_id, bool full, ApplyResult *out) {

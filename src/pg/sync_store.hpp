@@ -81,6 +81,17 @@ int StageColumns(int table);
 // unnest: one executor call per batch.
 void StageBatch(int table, int64 run_id, int nrows, const char *const *cells);
 
+// Stores one page of usage records (cells as for StageBatch(kStageUsage))
+// directly in billrecon.usage_records: an upsert of the rows whose vendor
+// account is stored, in one executor call; rows whose account is not (yet)
+// stored go to staging and are applied, or skipped, by ApplyStaged. The
+// sync's subtransaction keeps this atomic.
+void UpsertUsageBatch(int64 run_id, int nrows, const char *const *cells);
+
+// Upserts the vendor accounts staged so far by the run into the live table
+// (billrecon._apply_staged_accounts), so that usage pages can find them.
+void ApplyStagedAccounts(int64 run_id);
+
 struct ApplyResult {
 	int64 skipped_agreements;
 	int64 skipped_line_items;

@@ -16,7 +16,12 @@ second full sync. A cell passes when its expectation holds:
   ok-tolerated  (only "empty page in the middle") the connector legitimately
                 accepts an empty page: the sync succeeded and stored nothing
                 the clean sync did not (the records of the emptied page may
-                be missing until the next good sync).
+                be missing until the next good sync);
+  ok-refused    (only "empty page in the middle" of NinjaOne) the listing
+                ended early and the full sync would have marked most rows
+                removed: the mass-removal guard (billrecon.max_removed_share,
+                060_staging.sql) failed it (SQLSTATE 22000, the counts in
+                DETAIL) and every stored row is identical.
 
 Anything else is "FAIL: reason". One test method per fault runs the eight
 kinds in parallel (one thread and one database connection per kind: each
@@ -46,7 +51,9 @@ What the cells mean where a kind differs:
     pax8           page.number + 1 < totalPages: the next page is read ->
                    ok-tolerated
     ninjaone       bare arrays end at the first short page: the listing ends
-                   there (the API gives no way to tell) -> ok-tolerated
+                   there (the API gives no way to tell), so the full sync would
+                   mark every later device removed; the mass-removal guard
+                   refuses it -> ok-refused
     dattormm       pageDetails.nextPageUrl is followed -> ok-tolerated
 """
 
@@ -78,6 +85,8 @@ MATCH = {
 KIND_MOCK_CONFIG = {"msgraph": {"server_page_size": 3}}
 STATIC_AUTH = {"connectwise", "autotask"}         # no OAuth token to refresh
 EMPTY_PAGE_FAILS = {"halopsa"}                    # see the module docstring
+EMPTY_PAGE_REFUSED = {"ninjaone"}                 # the mass-removal guard
+REFUSED = r"full sync would mark \d+ of \d+ current .* removed"
 
 ROWS_VOLATILE = ("last_seen_at", "last_sync_run_id")
 TABLES = ("psa_companies", "psa_agreements", "psa_line_items", "vendor_accounts", "usage_records")
@@ -114,6 +123,8 @@ def expectation(kind, fault):
     if name == "refresh_401" and kind in STATIC_AUTH:
         return "failed", AUTH_FAIL
     if name == "empty_page":
+        if kind in EMPTY_PAGE_REFUSED:
+            return "refused", REFUSED
         return ("failed", EMPTY_FAIL) if kind in EMPTY_PAGE_FAILS else ("tolerated", None)
     return expect, pattern
 
@@ -199,6 +210,18 @@ class Cell:
             run = query(conn, "SELECT * FROM billrecon.sync_runs WHERE id = %s", (row["run_id"],))[0]
             status = query(conn, "SELECT * FROM billrecon.integration_status WHERE integration = %s", (name,))[0]
             err = row.get("error") or ""
+            if expect == "refused":
+                self.check(row["status"] == "failed", "sync %s, expected the mass-removal guard to refuse it"
+                           % row["status"])
+                self.check(run["error_sqlstate"] == "22000", "sqlstate %r, expected 22000" % run["error_sqlstate"])
+                self.check(re.search(pattern, err, re.I), "error does not match /%s/: %s" % (pattern, err[:300]))
+                self.check("billrecon.max_removed_share" in (run["error_detail"] or ""),
+                           "DETAIL does not name billrecon.max_removed_share: %r" % run["error_detail"])
+                self.check(status["status"] == "red", "integration status %r, expected red" % status["status"])
+                diff = self.compare(before, after, (), "after the refused sync")
+                self.check(diff is None, diff)
+                self.detail = err.splitlines()[0][:200]
+                return "ok-refused", took
             if expect == "failed":
                 self.check(row["status"] == "failed", "sync %s, expected failed (retries %s)"
                            % (row["status"], row["retries"]))

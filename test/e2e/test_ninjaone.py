@@ -114,6 +114,44 @@ class NinjaOneSync(E2ETestCase):
         self.assertEqual((r["online"], r["serial_number"]), (False, "CHANGED-1"))
         self.assertAlmostEqual(r["last_active_at"].timestamp(), 1790000000.25, delta=0.0015)
 
+    def test_empty_page_mid_listing_is_refused(self):
+        """A bare-array listing ends at the first short page: an empty page in
+        the middle looks like the end, and the devices after it would all be
+        marked removed. The mass-removal guard (billrecon.max_removed_share)
+        refuses that full sync instead and leaves every stored row as it was;
+        with the guard lifted for the session the same sync goes through."""
+        name, iid = self.add("ninjaone")
+        self.assert_succeeded(self.sync(name, "full"))
+        devices = self.count("usage_records", iid)
+        self.assertGreater(devices, 3 * NJ_PAGE, "the dataset spans several pages")
+        before = self.snapshot(iid)
+
+        self.nj.fault(match=r"/v2/devices", kind="empty_page", after=1, times=1)
+        row = self.sync(name, "full")
+        self.assert_failed(row, r"full sync would mark \d+ of %d current usage records removed" % devices)
+        run = self.run_row(row["run_id"])
+        self.assertEqual(run["status"], "failed")
+        self.assertEqual(run["error_sqlstate"], "22000")
+        kept = NJ_PAGE
+        self.assertIn("returned %d of the integration's %d current usage records" % (kept, devices),
+                      run["error_detail"])
+        self.assertIn("billrecon.max_removed_share = 0.5", run["error_detail"])
+        self.assertEqual(self.status(name)["status"], "red")
+        self.assert_same_snapshot(before, self.snapshot(iid), "after the refused sync")
+        self.nj.ctl("DELETE", "faults")
+
+        # The guard's HINT: lift it for one sync when the records really are gone.
+        self.nj.fault(match=r"/v2/devices", kind="empty_page", after=1, times=1)
+        self.execute("SET billrecon.max_removed_share = 1")
+        try:
+            self.assert_succeeded(self.sync(name, "full"))
+        finally:
+            self.execute("RESET billrecon.max_removed_share")
+        self.assertEqual(self.count("usage_records", iid), kept)
+        self.nj.ctl("DELETE", "faults")
+        self.assert_succeeded(self.sync(name, "full"))
+        self.assertEqual(self.count("usage_records", iid), devices, "the next good sync restores them")
+
     def test_token_revoked_mid_sync_is_refreshed(self):
         name, iid = self.add("ninjaone")
         self.nj.fault(match=r"/v2/devices", kind="token_revoke", after=1, times=1)

@@ -61,7 +61,7 @@ SELECT col_is_unique('billrecon', 'vendor_accounts', ARRAY['integration_id', 'ex
 SELECT col_is_unique('billrecon', 'usage_records', ARRAY['integration_id', 'external_id'], 'col_is_unique billrecon, usage_records, [integration_id, external_id]');
 SELECT col_is_fk('billrecon', 'psa_agreements', 'company_id', 'col_is_fk billrecon, psa_agreements, company_id');
 SELECT col_is_fk('billrecon', 'psa_line_items', 'agreement_id', 'col_is_fk billrecon, psa_line_items, agreement_id');
-SELECT col_is_fk('billrecon', 'usage_records', 'account_id', 'col_is_fk billrecon, usage_records, account_id');
+SELECT col_is_fk('billrecon', 'usage_records', ARRAY['integration_id', 'account_id'], 'col_is_fk billrecon, usage_records, [integration_id, account_id]');
 
 -- Money and quantities are exact numerics, never floats.
 SELECT col_type_is('billrecon', 'psa_line_items', 'quantity', 'numeric', 'col_type_is billrecon, psa_line_items, quantity, numeric');
