@@ -77,17 +77,17 @@ CREATE TABLE billrecon.reconcile_results (
   state                  text NOT NULL CHECK (state IN ('reconciled', 'ignored', 'custom_sql', 'manual', 'adjustment',
                                                         'unmapped', 'unaccounted')),
   type                   text CHECK (type IN ('calculated', 'estimated', 'unmapped', 'unaccounted')),
-  psa_company_id         bigint REFERENCES billrecon.psa_companies (id) ON DELETE SET NULL,
+  psa_company_id         bigint,   -- (no foreign keys to synced data: see billrecon._detach_reconcile_results)
   company_external_id    text,
   company                text,
-  agreement_id           bigint REFERENCES billrecon.psa_agreements (id) ON DELETE SET NULL,
+  agreement_id           bigint,
   agreement_external_id  text,
   agreement              text,
   billing_cycle          text,
   cycle_start            date,
   cycle_end              date,
   cycle_source           text CHECK (cycle_source IN ('hard', 'estimated')),
-  line_item_id           bigint REFERENCES billrecon.psa_line_items (id) ON DELETE SET NULL,
+  line_item_id           bigint,
   line_item_external_id  text,
   parent_line_item_id    bigint,
   product                text,
@@ -96,12 +96,12 @@ CREATE TABLE billrecon.reconcile_results (
   effective_date         date,
   rule_id                bigint,
   rule_scope             text,
-  integration_id         integer REFERENCES billrecon.integrations (id) ON DELETE SET NULL,
+  integration_id         integer,
   integration            text,
   mode                   text,
   filters                jsonb,
   multiplier             numeric,
-  vendor_account_id      bigint REFERENCES billrecon.vendor_accounts (id) ON DELETE SET NULL,
+  vendor_account_id      bigint,
   vendor_account_external_id text,
   vendor_account         text,
   usage_kind             text,
@@ -125,6 +125,41 @@ CREATE TABLE billrecon.reconcile_results (
   input_warning          text,
   explanation            text
 );
+-- A run's rows keep the ids of the PSA and vendor objects they were computed
+-- from, beside their names (a snapshot). They carry no foreign keys: five
+-- checks per row were half the cost of writing a run. Synced rows are never
+-- deleted, only marked removed; when an integration is dropped (which deletes
+-- its synced rows), this trigger sets the ids that pointed to them to null,
+-- as ON DELETE SET NULL did.
+CREATE FUNCTION billrecon._detach_reconcile_results()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $det$
+BEGIN
+  UPDATE billrecon.reconcile_results x
+     SET psa_company_id = NULL
+   WHERE x.psa_company_id IN (SELECT c.id FROM billrecon.psa_companies c WHERE c.integration_id = OLD.id);
+  UPDATE billrecon.reconcile_results x
+     SET agreement_id = NULL
+   WHERE x.agreement_id IN (SELECT a.id FROM billrecon.psa_agreements a WHERE a.integration_id = OLD.id);
+  UPDATE billrecon.reconcile_results x
+     SET line_item_id = NULL
+   WHERE x.line_item_id IN (SELECT l.id FROM billrecon.psa_line_items l WHERE l.integration_id = OLD.id);
+  UPDATE billrecon.reconcile_results x
+     SET vendor_account_id = NULL
+   WHERE x.vendor_account_id IN (SELECT va.id FROM billrecon.vendor_accounts va WHERE va.integration_id = OLD.id);
+  UPDATE billrecon.reconcile_results x SET integration_id = NULL WHERE x.integration_id = OLD.id;
+  RETURN OLD;
+END
+$det$;
+COMMENT ON FUNCTION billrecon._detach_reconcile_results() IS
+  'Internal trigger: when an integration is dropped, sets the ids reconcile results kept of its synced rows to null';
+CREATE TRIGGER detach_reconcile_results BEFORE DELETE ON billrecon.integrations
+  FOR EACH ROW EXECUTE FUNCTION billrecon._detach_reconcile_results();
+REVOKE ALL ON FUNCTION billrecon._detach_reconcile_results() FROM PUBLIC;
+
 CREATE INDEX reconcile_results_run ON billrecon.reconcile_results (run_id, psa_company_id);
 CREATE INDEX reconcile_results_line ON billrecon.reconcile_results (line_item_id, run_id) WHERE line_item_id IS NOT NULL;
 -- BI filters by client and by integration across runs.
