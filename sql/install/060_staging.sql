@@ -296,3 +296,26 @@ END
 $apply$;
 COMMENT ON FUNCTION billrecon._apply_staged(bigint, boolean) IS
   'Internal: moves the staged rows of one sync run into the live tables (upsert; full mode marks vanished rows removed)';
+
+-- Every staging column says where its value goes (\d+ shows it).
+DO $stage_comments$
+DECLARE
+  r record;
+BEGIN
+  FOR r IN
+    SELECT c.relname, a.attname,
+           CASE c.relname WHEN '_stage_companies' THEN 'psa_companies' WHEN '_stage_agreements' THEN 'psa_agreements'
+                          WHEN '_stage_line_items' THEN 'psa_line_items' ELSE substr(c.relname, 8) END AS target
+      FROM pg_catalog.pg_class c
+      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+      JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+     WHERE n.nspname = 'billrecon' AND c.relkind = 'r' AND c.relname LIKE '\_stage\_%'
+       AND pg_catalog.col_description(c.oid, a.attnum) IS NULL
+     ORDER BY c.relname, a.attnum
+  LOOP
+    EXECUTE format('COMMENT ON COLUMN billrecon.%I.%I IS %L', r.relname, r.attname,
+                   format('Staged value for billrecon.%s.%s of one sync run, emptied when the run ends',
+                          r.target, r.attname));
+  END LOOP;
+END
+$stage_comments$;

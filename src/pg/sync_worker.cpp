@@ -338,6 +338,12 @@ struct TaskRow {
 // Claims the oldest queued task whose integration no other worker syncs now.
 bool ClaimTask(TaskRow *task) {
 	BeginTx();
+	// Claims are serialized: "no running task of this integration" cannot see
+	// another worker's claim until it commits, and two workers would then
+	// each claim a task of the same integration (the second's sync failing
+	// with "another sync is running"). The lock is held for this short
+	// transaction only: (billrecon's lock class, 0), integration ids start at 1.
+	SPI_execute("SELECT pg_catalog.pg_advisory_xact_lock(1651076204, 0)", false, 0);
 	int rc = SPI_execute(
 	    "UPDATE billrecon.sync_job_tasks t"
 	    "   SET status = 'running', worker_pid = pg_catalog.pg_backend_pid(), started_at = clock_timestamp()"
