@@ -36,17 +36,19 @@ COMMENT ON COLUMN billrecon.integrations.updated_at IS 'When the integration''s 
 
 -- Credentials are stored either in clear (credentials) or, when
 -- billrecon.credential_key_file names a key, encrypted (encrypted_credentials:
--- AES-256-GCM, see docs/security.md); never both.
+-- AES-256-GCM, see docs/security.md); never both. The encryption columns
+-- came in 0.2.0 and stay last: ALTER TABLE ADD COLUMN puts them there in a
+-- database updated from 0.1.0 (docs/upgrading.md).
 CREATE TABLE billrecon.integration_credentials (
   integration_id        integer PRIMARY KEY REFERENCES billrecon.integrations (id) ON DELETE CASCADE,
   credentials           jsonb CHECK (jsonb_typeof(credentials) = 'object'),
+  updated_at            timestamptz NOT NULL DEFAULT now(),
   encrypted_credentials bytea
                         CHECK (octet_length(encrypted_credentials) >= 40
                                AND substring(encrypted_credentials FROM 1 FOR 4) = '\x42524331'::bytea),
   credential_key_id     text GENERATED ALWAYS AS
                         (encode(substring(encrypted_credentials FROM 5 FOR 8), 'hex')) STORED,
   credential_keys       text[],
-  updated_at            timestamptz NOT NULL DEFAULT now(),
   CONSTRAINT integration_credentials_clear_or_encrypted
     CHECK ((credentials IS NULL) <> (encrypted_credentials IS NULL)),
   CONSTRAINT integration_credentials_keys_of_encrypted

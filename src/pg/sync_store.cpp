@@ -255,9 +255,15 @@ IntegrationList *LoadIntegrations(const char *name) {
 	Oid types[1] = {TEXTOID};
 	Datum args[1] = {name ? CStringGetTextDatum(name) : (Datum)0};
 	char nulls[1] = {name ? ' ' : 'n'};
+	/* encrypted_credentials came in 0.2.0. Between a restart on this library
+	   and ALTER EXTENSION billrecon UPDATE the database still has the 0.1.0
+	   table (clear credentials only), and scheduled syncs keep running: the
+	   column is read through the row's jsonb, NULL when it does not exist
+	   (bytea -> text -> bytea is lossless in either bytea_output). */
 	int rc = SPI_execute_with_args(
 	    "SELECT i.id, i.name, i.kind, i.base_url, billrecon._effective_options(i.id)::text,"
-	    "       coalesce(c.credentials, '{}')::text, i.enabled, c.encrypted_credentials"
+	    "       coalesce(c.credentials, '{}')::text, i.enabled,"
+	    "       (to_jsonb(c) ->> 'encrypted_credentials')::bytea"
 	    "  FROM billrecon.integrations i"
 	    "  LEFT JOIN billrecon.integration_credentials c ON c.integration_id = i.id"
 	    " WHERE CASE WHEN $1 IS NULL THEN i.enabled ELSE i.name = $1 END"
