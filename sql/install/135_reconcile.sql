@@ -116,7 +116,9 @@ DECLARE
   v_n integer;
   v_total integer := 0;
 BEGIN
-  CREATE TEMP TABLE IF NOT EXISTS billrecon_replaced_lines (old_id bigint, new_id bigint) ON COMMIT DROP;
+  IF NOT billrecon._temp_table_ready('billrecon_replaced_lines') THEN
+    CREATE TEMP TABLE billrecon_replaced_lines (old_id bigint, new_id bigint) ON COMMIT DROP;
+  END IF;
   TRUNCATE pg_temp.billrecon_replaced_lines;
   INSERT INTO pg_temp.billrecon_replaced_lines
   SELECT DISTINCT p.line_item_id, nl.id
@@ -215,9 +217,25 @@ BEGIN
     FROM billrecon._integration_health s
    WHERE s.enabled;
 
+  -- The run's rows are worked on in a temporary table of the session (no
+  -- indexes, WAL or foreign keys to maintain through the steps below) and
+  -- written to billrecon.reconcile_results once, complete, at the end.
+  IF billrecon._temp_table_ready('billrecon_run_rows') THEN
+    IF (SELECT count(*) FROM pg_catalog.pg_attribute a
+         WHERE a.attrelid = pg_catalog.to_regclass('pg_temp.billrecon_run_rows') AND a.attnum > 0 AND NOT a.attisdropped)
+       <> (SELECT count(*) FROM pg_catalog.pg_attribute a
+            WHERE a.attrelid = 'billrecon.reconcile_results'::regclass AND a.attnum > 0 AND NOT a.attisdropped) THEN
+      DROP TABLE pg_temp.billrecon_run_rows;   -- made before an extension update
+    END IF;
+  END IF;
+  IF NOT billrecon._temp_table_ready('billrecon_run_rows') THEN
+    CREATE TEMP TABLE billrecon_run_rows (LIKE billrecon.reconcile_results INCLUDING DEFAULTS) ON COMMIT DELETE ROWS;
+  END IF;
+  DELETE FROM pg_temp.billrecon_run_rows;
+
   -- 1. Every line item of the default PSA in force on the period's last day,
   --    with the rule that applies and why it is or is not reconciled.
-  INSERT INTO billrecon.reconcile_results (
+  INSERT INTO pg_temp.billrecon_run_rows (
     run_id, row_kind, state, psa_company_id, company_external_id, company, agreement_id, agreement_external_id,
     agreement, billing_cycle, cycle_start, cycle_end, cycle_source, line_item_id, line_item_external_id,
     parent_line_item_id, product, product_name, description, effective_date, rule_id, rule_scope, integration_id,
@@ -276,24 +294,24 @@ BEGIN
   -- group joins below for a handful of rows (seconds instead of
   -- milliseconds on a large book). ANALYZE samples, so this stays cheap.
   IF v_company IS NULL THEN   -- a run of one client is small enough for any plan
-    ANALYZE billrecon.reconcile_results (run_id, row_kind, state, psa_company_id, rule_id, integration_id,
+    ANALYZE pg_temp.billrecon_run_rows (run_id, row_kind, state, psa_company_id, rule_id, integration_id,
                                          line_item_id, parent_line_item_id, mode);
   END IF;
 
   -- 2. Adjustments net into their parent: a quantity correction (price zero or
   --    positive) adds its signed quantity; a credit (negative price) nets
   --    money, not seats, and adds nothing.
-  UPDATE billrecon.reconcile_results p
+  UPDATE pg_temp.billrecon_run_rows p
      SET adjustment_qty = adj.qty
     FROM (SELECT x.parent_line_item_id, sum(CASE WHEN coalesce(x.unit_price, 0) >= 0 THEN x.invoiced_qty ELSE 0 END) AS qty
-            FROM billrecon.reconcile_results x
+            FROM pg_temp.billrecon_run_rows x
            WHERE x.run_id = v_run AND x.state = 'adjustment'
            GROUP BY x.parent_line_item_id) adj
    WHERE p.run_id = v_run AND p.line_item_id = adj.parent_line_item_id;
 
   -- 3. Missing unit prices: the same product's price on the client's other
   --    lines, else the median over every client's lines of the product.
-  UPDATE billrecon.reconcile_results t
+  UPDATE pg_temp.billrecon_run_rows t
      SET unit_price = e.price, price_source = 'estimated', estimate_basis = e.basis
     FROM (SELECT x.id,
                  coalesce(own.price, med.price) AS price,
@@ -304,7 +322,7 @@ BEGIN
                      format('unit price is the median of %s other %s line(s) of this product', med.n, x.billing_cycle)
                    ELSE 'no unit price known for this product: amount unknown'
                  END AS basis
-            FROM billrecon.reconcile_results x
+            FROM pg_temp.billrecon_run_rows x
             LEFT JOIN LATERAL (
               SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY o.unit_price) AS price, count(*) AS n
                 FROM billrecon.psa_line_items o
@@ -335,7 +353,7 @@ BEGIN
   --    The same statement prices the variance (variance / multiplier x unit
   --    price, rounded to cents, and its monthly equivalent) and types it:
   --    calculated when every input is hard, else estimated with its basis.
-  UPDATE billrecon.reconcile_results t
+  UPDATE pg_temp.billrecon_run_rows t
      SET group_line_item_id = c.report_line,
          group_size = c.n,
          expected_qty = CASE WHEN c.is_report THEN c.expected
@@ -372,7 +390,7 @@ BEGIN
                          CASE WHEN x.mode = 'asset' THEN coalesce(k.quantity, 0) - coalesce(k.machines, 0) ELSE 0 END
                            AS duplicates,
                          coalesce(a.accounts, 0) AS accounts
-                    FROM billrecon.reconcile_results x
+                    FROM pg_temp.billrecon_run_rows x
                     LEFT JOIN pg_temp.billrecon_group_counts k   -- written by billrecon._count_usage
                            ON k.psa_company_id = x.psa_company_id AND k.rule_id = x.rule_id
                           AND k.integration_id = x.integration_id
@@ -389,13 +407,13 @@ BEGIN
                                ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)) g) c
    WHERE t.id = c.id;
 
-  UPDATE billrecon.reconcile_results t
+  UPDATE pg_temp.billrecon_run_rows t
      SET type = 'unmapped'
    WHERE t.run_id = v_run AND t.state = 'unmapped';
 
   -- 5. Usage of vendor accounts mapped to no client (and not ignored as no
   --    client): unmapped, per account and kind.
-  INSERT INTO billrecon.reconcile_results (
+  INSERT INTO pg_temp.billrecon_run_rows (
     run_id, row_kind, state, type, integration_id, integration, vendor_account_id, vendor_account_external_id,
     vendor_account, usage_kind, product, counted_qty, counted_source, example_usage_id)
   SELECT v_run, 'vendor_account', 'unmapped', 'unmapped', i.id, i.name, va.id, va.external_id, va.name, u.kind,
@@ -425,7 +443,7 @@ BEGIN
   --    licences (the licences are what is billed), and unlicensed users.
   --    Each record is judged in the counting pass of step 4
   --    (billrecon._count_usage); here its verdicts are summed per product.
-  INSERT INTO billrecon.reconcile_results (
+  INSERT INTO pg_temp.billrecon_run_rows (
     run_id, row_kind, state, type, psa_company_id, company_external_id, company, integration_id, integration,
     usage_kind, product, product_name, counted_qty, counted_accounts, counted_source, variance, example_usage_id)
   SELECT v_run, 'unaccounted', 'unaccounted', 'unaccounted', c.id, c.external_id, c.name, i.id, i.name, p.kind,
@@ -440,7 +458,7 @@ BEGIN
   -- Unaccounted usage is priced like the lines that bill the same kind of
   -- usage (their rule would count it, whatever the vendor; the client's own
   -- lines included): the median of their monthly price per counted unit.
-  UPDATE billrecon.reconcile_results t
+  UPDATE pg_temp.billrecon_run_rows t
      SET unit_price = e.price, price_source = 'estimated', billing_cycle = 'monthly',
          amount = round(t.counted_qty * e.price, 2), monthly_amount = round(t.counted_qty * e.price, 2),
          estimate_basis = CASE WHEN e.price IS NULL
@@ -454,12 +472,12 @@ BEGIN
                    array_agg(billrecon.monthly_amount(o.unit_price / o.multiplier,
                                CASE WHEN o.billing_cycle IN ('quarterly', 'annual') THEN o.billing_cycle
                                     ELSE 'monthly' END)) AS all_lines
-              FROM billrecon.reconcile_results o
+              FROM pg_temp.billrecon_run_rows o
              WHERE o.run_id = v_run AND o.row_kind = 'line' AND o.state = 'reconciled'
                AND o.price_source = 'hard' AND o.mode <> 'manual'
              GROUP BY o.mode, o.filters)
           SELECT x.id, p.price, p.n
-            FROM billrecon.reconcile_results x
+            FROM pg_temp.billrecon_run_rows x
             JOIN billrecon.usage_records u ON u.id = x.example_usage_id
             LEFT JOIN LATERAL (
               -- monthly lines when there are any: they price a month directly
@@ -480,17 +498,17 @@ BEGIN
          coalesce(s.licences, 0), coalesce(s.subscriptions, 0)
     FROM billrecon.psa_companies c
     LEFT JOIN pg_temp.billrecon_client_seats s ON s.psa_company_id = c.id   -- from billrecon._count_usage
-   WHERE c.id IN (SELECT x.psa_company_id FROM billrecon.reconcile_results x WHERE x.run_id = v_run)
+   WHERE c.id IN (SELECT x.psa_company_id FROM pg_temp.billrecon_run_rows x WHERE x.run_id = v_run)
      AND (v_company IS NULL OR c.id = v_company);
 
   -- Inputs that may be unreliable: said once in a WARNING and the run's
   -- notes, and on every row that depends on them.
-  UPDATE billrecon.reconcile_results t
+  UPDATE pg_temp.billrecon_run_rows t
      SET input_warning = w.warning
     FROM (SELECT x.id,
                  string_agg(format('%s is %s: %s', i.integration, i.status,
                                    coalesce(s.status_reason, 'no sync')), '; ' ORDER BY i.integration) AS warning
-            FROM billrecon.reconcile_results x
+            FROM pg_temp.billrecon_run_rows x
             JOIN billrecon.reconcile_run_inputs i ON i.run_id = v_run AND i.status <> 'green'
                  AND (i.integration_id = x.integration_id OR (x.row_kind = 'line' AND i.integration_id = v_psa))
             LEFT JOIN billrecon._integration_health s ON s.integration_id = i.integration_id
@@ -503,7 +521,7 @@ BEGIN
     FROM billrecon.reconcile_run_inputs i
     LEFT JOIN billrecon._integration_health s ON s.integration_id = i.integration_id
    WHERE i.run_id = v_run AND i.status <> 'green';
-  IF NOT EXISTS (SELECT 1 FROM billrecon.reconcile_results x WHERE x.run_id = v_run AND x.row_kind = 'line') THEN
+  IF NOT EXISTS (SELECT 1 FROM pg_temp.billrecon_run_rows x WHERE x.run_id = v_run AND x.row_kind = 'line') THEN
     v_notes := coalesce(v_notes, '{}') ||
                format('no line item of %s is in force on %s: nothing billed to compare (has it been synced?)',
                       v_psa_name, v_end);
@@ -516,6 +534,12 @@ BEGIN
   END IF;
 
   PERFORM billrecon._explain_results(v_run);
+
+  -- The run's rows, complete, stored once.
+  INSERT INTO billrecon.reconcile_results SELECT * FROM pg_temp.billrecon_run_rows;
+  IF v_company IS NULL THEN   -- fresh statistics for the cards' joins and the reports
+    ANALYZE billrecon.reconcile_results (run_id, row_kind, state, psa_company_id, line_item_id, integration_id);
+  END IF;
 
   SELECT count(*),
          count(*) FILTER (WHERE billrecon._is_discrepancy(x.type, x.variance)),
@@ -547,7 +571,7 @@ SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_custom_plan   -- a run of one client reads its rows by index, not the whole table
 AS $exp$
 BEGIN
-  UPDATE billrecon.reconcile_results t
+  UPDATE pg_temp.billrecon_run_rows t   -- (the run's rows before they are stored)
      SET explanation = CASE
        WHEN t.state = 'reconciled' AND t.counted_qty IS NULL THEN
          format('Reconciled with %s other line(s) of the same rule for this client; the group''s variance is on line %s.',
@@ -616,7 +640,9 @@ BEGIN
    WHERE t.run_id = _explain_results.run_id;
 END
 $exp$;
-COMMENT ON FUNCTION billrecon._explain_results(bigint) IS 'Internal: writes the explanation of every result row of a run';
+COMMENT ON FUNCTION billrecon._explain_results(bigint) IS
+  'Internal: writes the explanation of every row of the run being reconciled (in the session''s working table '
+  'pg_temp.billrecon_run_rows, before reconcile() stores them)';
 
 -- Whether a result row is a discrepancy: a missing mapping, unaccounted usage,
 -- or a reconciled line whose count differs from its billing.

@@ -172,7 +172,14 @@ void StagingSink::PutUsage(const std::vector<model::UsageRecord> &rows) {
 		throw Error(sqlstate::kInternal, "staging batch has the wrong shape");
 	// Usage is the bulk of a vendor sync: stored page by page in the live
 	// table (no second copy through staging), once the accounts staged so
-	// far are stored too.
+	// far are stored too. A database still at 0.1.0's schema (the library
+	// is updated, ALTER EXTENSION UPDATE not run yet) stages it as 0.1.0 did.
+	if (direct_usage_ < 0)
+		direct_usage_ = CallPg(UsageUpsertAvailable) ? 1 : 0;
+	if (direct_usage_ == 0) {
+		Write(kStageUsage, b);
+		return;
+	}
 	if (accounts_pending_) {
 		CallPg(ApplyStagedAccounts, static_cast<int64>(run_id_));
 		accounts_pending_ = false;

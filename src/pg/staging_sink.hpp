@@ -39,6 +39,7 @@ private:
 	long pages_ = 0;
 	long records_ = 0;
 	bool accounts_pending_ = false; // vendor accounts staged, not yet in the live table
+	int direct_usage_ = -1;         // usage upserted page by page (0.2.0 schema): -1 not yet known
 	std::vector<std::string> warnings_;
 	size_t dropped_warnings_ = 0;
 };

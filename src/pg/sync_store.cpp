@@ -413,6 +413,14 @@ void ApplyStagedAccounts(int64 run_id) {
 	CheckSpi(rc, SPI_OK_SELECT, "storing the synced vendor accounts");
 }
 
+bool UsageUpsertAvailable() {
+	int rc = SPI_execute("SELECT pg_catalog.to_regprocedure('billrecon._apply_staged_accounts(bigint,timestamptz)')"
+	                     " IS NOT NULL",
+	                     true, 1);
+	CheckSpi(rc, SPI_OK_SELECT, "reading the installed schema");
+	return strcmp(Value(0, 1), "t") == 0;
+}
+
 void ApplyStaged(int64 run_id, bool full, ApplyResult *out) {
 	Oid types[2] = {INT8OID, BOOLOID};
 	Datum args[2] = {Int64GetDatum(run_id), BoolGetDatum(full)};

@@ -92,6 +92,10 @@ void UpsertUsageBatch(int64 run_id, int nrows, const char *const *cells);
 // (billrecon._apply_staged_accounts), so that usage pages can find them.
 void ApplyStagedAccounts(int64 run_id);
 
+// Whether the installed schema stores usage page by page (0.2.0 and later:
+// billrecon._apply_staged_accounts exists).
+bool UsageUpsertAvailable();
+
 struct ApplyResult {
 	int64 skipped_agreements;
 	int64 skipped_line_items;

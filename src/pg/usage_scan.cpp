@@ -155,12 +155,16 @@ void PrepareCountTables() {
 	    "CREATE TEMP TABLE IF NOT EXISTS billrecon_client_seats ("
 	    " psa_company_id bigint, seats numeric, devices numeric, users numeric, licences numeric,"
 	    " subscriptions numeric) ON COMMIT DELETE ROWS"};
-	// Created once per session (IF NOT EXISTS would say so in a NOTICE).
-	int rc = SPI_execute("SELECT 1 FROM pg_catalog.pg_class WHERE relnamespace = pg_catalog.pg_my_temp_schema()"
-	                     "   AND relname = 'billrecon_client_seats'",
-	                     true, 0);
+	// Created once per session; never a table of that name another role
+	// created (billrecon._temp_table_ready raises then).
+	int rc = SPI_execute("SELECT billrecon._temp_table_ready('billrecon_group_counts')"
+	                     "   AND billrecon._temp_table_ready('billrecon_unaccounted_parts')"
+	                     "   AND billrecon._temp_table_ready('billrecon_client_seats')",
+	                     false, 0);
 	CheckSpi(rc, SPI_OK_SELECT, "looking for the count tables");
-	bool exist = SPI_processed > 0;
+	bool isnull = true;
+	Datum ready = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	bool exist = !isnull && DatumGetBool(ready);
 	for (const char *sql : statements) {
 		if (exist)
 			break;

@@ -325,12 +325,16 @@ struct UsageCounter::Impl {
 			}
 		}
 
+		// Keys of a device: its serial (machines of asset rules, the second
+		// system check) and host name (the second-system check only, so only
+		// for clients that more than one system reports).
 		std::string serial, host;
 		bool has_serial = false, has_host = false;
 		if (u.kind == UsageKind::kDevice) {
 			has_serial = u.has_serial && SerialKey(u.serial_upper, &serial);
-			has_host = u.has_device_name && HostKey(u.device_name, u.device_name_lower, &host);
+			has_host = c.multi_system && u.has_device_name && HostKey(u.device_name, u.device_name_lower, &host);
 		}
+		std::int64_t serial_id = -1; // the client's id of the serial, looked up once
 
 		auto it = slots.find(SlotKey{u.client_id, u.integration_id});
 		Slot *slot = it == slots.end() ? nullptr : &it->second;
@@ -347,8 +351,10 @@ struct UsageCounter::Impl {
 				g.quantity += RuleQuantity(r, u);
 				if (r.mode == RuleMode::kAsset) {
 					if (has_serial) {
-						auto ins = c.serial_ids.emplace(serial, static_cast<std::uint32_t>(c.serial_ids.size()));
-						g.serials.push_back(ins.first->second);
+						if (serial_id < 0)
+							serial_id = c.serial_ids.emplace(serial, static_cast<std::uint32_t>(c.serial_ids.size()))
+							                .first->second;
+						g.serials.push_back(static_cast<std::uint32_t>(serial_id));
 					} else {
 						++g.without_serial;
 					}
@@ -401,9 +407,9 @@ struct UsageCounter::Impl {
 		k.account = u.account_id;
 		k.quantity = UsageQuantity(u);
 		k.id = u.id;
-		k.has_serial = has_serial;
+		k.has_serial = has_serial && c.multi_system; // only needed to find the device elsewhere
 		k.has_host = has_host;
-		if (has_serial)
+		if (k.has_serial)
 			k.serial = std::move(serial);
 		if (has_host)
 			k.host = std::move(host);

@@ -25,11 +25,12 @@ namespace {
 
 constexpr int kBatchRows = 10000;
 
+// The run's rows are in reconcile()'s working table, pg_temp.billrecon_run_rows.
 // The run's distinct rules: reconciled groups, and lines whose rule captures
 // usage (what they capture is not unaccounted).
 const char *const kRuleSet =
     "WITH r AS ("
-    "  SELECT DISTINCT x.mode, coalesce(x.filters, '{}') AS filters FROM billrecon.reconcile_results x"
+    "  SELECT DISTINCT x.mode, coalesce(x.filters, '{}') AS filters FROM pg_temp.billrecon_run_rows x"
     "   WHERE x.run_id = $1 AND x.row_kind = 'line' AND x.mode IS NOT NULL AND x.integration_id IS NOT NULL"
     "     AND x.state IN ('reconciled', 'ignored', 'custom_sql', 'unmapped'))";
 const std::string kRules = std::string(kRuleSet) +
@@ -56,10 +57,10 @@ const std::string kRuleSkus = std::string(kRuleSet) +
 const char *const kGroups =
     "SELECT DISTINCT x.psa_company_id::text, x.rule_id::text, x.integration_id::text,"
     "       x.mode || ' ' || coalesce(x.filters, '{}')::text"
-    "  FROM billrecon.reconcile_results x WHERE x.run_id = $1 AND x.state = 'reconciled'";
+    "  FROM pg_temp.billrecon_run_rows x WHERE x.run_id = $1 AND x.state = 'reconciled'";
 const char *const kCaptureLines =
     "SELECT DISTINCT x.psa_company_id::text, x.integration_id::text, x.mode || ' ' || coalesce(x.filters, '{}')::text"
-    "  FROM billrecon.reconcile_results x"
+    "  FROM pg_temp.billrecon_run_rows x"
     " WHERE x.run_id = $1 AND x.row_kind = 'line' AND x.mode IS NOT NULL AND x.integration_id IS NOT NULL"
     "   AND x.state IN ('reconciled', 'ignored', 'custom_sql', 'unmapped')";
 const char *const kMultiSystemClients =
@@ -69,7 +70,7 @@ const char *const kMultiSystemClients =
     " GROUP BY m.psa_company_id HAVING count(DISTINCT va.integration_id) > 1";
 const char *const kLineNames =
     "SELECT DISTINCT x.psa_company_id::text, lower(coalesce(x.product_name, ''))"
-    "  FROM billrecon.reconcile_results x"
+    "  FROM pg_temp.billrecon_run_rows x"
     " WHERE x.run_id = $1 AND x.row_kind = 'line' AND x.state IN ('reconciled', 'ignored', 'custom_sql', 'unmapped')";
 
 std::string_view View(const pg::Cell &c) {
