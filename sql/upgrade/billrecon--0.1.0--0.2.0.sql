@@ -380,6 +380,9 @@ SET search_path = pg_catalog, pg_temp
 -- Plans for this run's size: a generic plan made for the average run reads
 -- every run's rows by sequential scan when one client is reconciled.
 SET plan_cache_mode = force_custom_plan
+-- No JIT: compiling its large statements cost a quarter of a run on a big
+-- book (seconds of LLVM) for queries that each run once.
+SET jit = off
 AS $rec$
 DECLARE
   v_company bigint;

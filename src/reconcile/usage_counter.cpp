@@ -180,7 +180,7 @@ struct UsageCounter::Impl {
 		std::int64_t without_serial = 0;    // asset: captured records without a serial key
 	};
 	struct Slot {
-		std::vector<int> groups;
+		std::vector<Group> groups; // inline: a record's groups are one contiguous block
 		std::vector<int> capture_rules;
 		bool capture_all = false;
 	};
@@ -225,8 +225,13 @@ struct UsageCounter::Impl {
 	std::vector<std::uint64_t> stamp; // per rule: record number of the cached result
 	std::vector<bool> cached;
 	std::uint64_t record_no = 0;
-	std::vector<Group> groups;
 	std::unordered_map<SlotKey, Slot, SlotKeyHash> slots;
+	// The last record's client and slot: records arrive account by account
+	// in practice, so most lookups are the previous record's.
+	std::int64_t last_client_id = -1;
+	Client *last_client = nullptr;
+	SlotKey last_slot_key{-1, -1};
+	Slot *last_slot = nullptr;
 	std::unordered_map<std::int64_t, Client> clients;
 	std::unordered_set<std::int64_t> accounts_with_licences;
 	std::vector<Candidate> candidates;
@@ -297,7 +302,11 @@ struct UsageCounter::Impl {
 	void Add(const UsageRecord &u) {
 		++records;
 		++record_no;
-		Client &c = clients[u.client_id];
+		if (u.client_id != last_client_id) {
+			last_client = &clients[u.client_id];
+			last_client_id = u.client_id;
+		}
+		Client &c = *last_client;
 		if (u.kind == UsageKind::kLicence) {
 			if (u.has_display)
 				c.licence_names.emplace(u.display_lower);
@@ -336,11 +345,15 @@ struct UsageCounter::Impl {
 		}
 		std::int64_t serial_id = -1; // the client's id of the serial, looked up once
 
-		auto it = slots.find(SlotKey{u.client_id, u.integration_id});
-		Slot *slot = it == slots.end() ? nullptr : &it->second;
+		SlotKey key{u.client_id, u.integration_id};
+		if (!(key == last_slot_key)) {
+			auto it = slots.find(key);
+			last_slot = it == slots.end() ? nullptr : &it->second;
+			last_slot_key = key;
+		}
+		Slot *slot = last_slot;
 		if (slot && !u.excluded) {
-			for (int gi : slot->groups) {
-				Group &g = groups[gi];
+			for (Group &g : slot->groups) {
 				const Rule &r = rules[g.rule];
 				if (r.mode == RuleMode::kManual) {
 					g.quantity += CompareQuantity(u);
@@ -442,8 +455,8 @@ struct UsageCounter::Impl {
 	CountResults Finish() {
 		CountResults out;
 		out.records = records;
-		out.groups.reserve(groups.size());
-		for (Group &g : groups) {
+		for (auto &entry : slots)
+			for (Group &g : entry.second.groups) {
 			std::sort(g.serials.begin(), g.serials.end());
 			std::int64_t distinct = std::unique(g.serials.begin(), g.serials.end()) - g.serials.begin();
 			out.groups.push_back(GroupCount{g.id, g.quantity, distinct + g.without_serial});
@@ -492,8 +505,7 @@ int UsageCounter::AddRule(RuleMode mode, RuleFilter filter) {
 }
 
 void UsageCounter::AddGroup(std::int64_t group_id, std::int64_t client_id, std::int32_t integration_id, int rule) {
-	impl_->slots[SlotKey{client_id, integration_id}].groups.push_back(static_cast<int>(impl_->groups.size()));
-	impl_->groups.push_back(Impl::Group{group_id, rule, Quantity(), {}, 0});
+	impl_->slots[SlotKey{client_id, integration_id}].groups.push_back(Impl::Group{group_id, rule, Quantity(), {}, 0});
 }
 
 void UsageCounter::AddCaptureLine(std::int64_t client_id, std::int32_t integration_id, int rule) {

@@ -191,7 +191,8 @@ class ReconcileProperties(PushChanges, KindTestCase):
         groups, unaccounted = assert_counting_matches_sql(self, run)
         self.assertGreater(unaccounted, 0)
         # And a run of one client counts that client alike.
-        client = self.scalar("SELECT external_id FROM billrecon.psa_companies ORDER BY id LIMIT 1")
+        client = self.scalar("SELECT company_external_id FROM billrecon.reconcile_results WHERE run_id = %s "
+                             "AND row_kind = 'line' ORDER BY id LIMIT 1", (run,))
         assert_counting_matches_sql(self, self.scalar("SELECT billrecon.reconcile(current_date, %s)", (client,)))
 
     def test_reconciling_unchanged_data_again_gives_the_same_results(self):
