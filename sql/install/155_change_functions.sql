@@ -48,11 +48,14 @@ BEGIN
     RETURN 0;
   END IF;
 
-  CREATE TEMP TABLE IF NOT EXISTS billrecon_card_candidates (
-    result_id bigint, kind text, psa_company_id bigint, company_external_id text, company text,
-    line_item_id bigint, line_item_external_id text, agreement_external_id text, product text, product_name text,
-    vendor_integration_id integer, usage_kind text, type text, current_qty numeric, proposed_qty numeric,
-    unit_price numeric, billing_cycle text, explanation text, card_key text) ON COMMIT DROP;
+  -- Never IF NOT EXISTS: the caller may have made one (062_session_tables.sql).
+  IF NOT billrecon._session_table('billrecon_card_candidates') THEN
+    CREATE TEMP TABLE billrecon_card_candidates (
+      result_id bigint, kind text, psa_company_id bigint, company_external_id text, company text,
+      line_item_id bigint, line_item_external_id text, agreement_external_id text, product text, product_name text,
+      vendor_integration_id integer, usage_kind text, type text, current_qty numeric, proposed_qty numeric,
+      unit_price numeric, billing_cycle text, explanation text, card_key text) ON COMMIT DROP;
+  END IF;
   TRUNCATE pg_temp.billrecon_card_candidates;
 
   -- Quantity cards: the billed quantity that zeroes the group's variance,

@@ -817,7 +817,43 @@ BEGIN
 END
 $exp$;
 
--- 155: plans for the run's size.
+-- 062: working tables in pg_temp only after asking billrecon._session_table (new).
+CREATE FUNCTION billrecon._session_table(name text)
+RETURNS boolean
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $sst$
+DECLARE
+  v_rel record;
+BEGIN
+  SELECT c.relkind, c.relowner, c.relhastriggers, c.relhasrules INTO v_rel
+    FROM pg_catalog.pg_class c
+   WHERE c.relnamespace OPERATOR(pg_catalog.=) pg_catalog.pg_my_temp_schema()
+     AND c.relname OPERATOR(pg_catalog.=) _session_table.name;
+  IF NOT FOUND THEN
+    RETURN false;
+  END IF;
+  IF v_rel.relkind OPERATOR(pg_catalog.=) 'r'
+     AND v_rel.relowner OPERATOR(pg_catalog.=) (SELECT r.oid FROM pg_catalog.pg_roles r
+                                                 WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER)
+     AND NOT v_rel.relhastriggers AND NOT v_rel.relhasrules THEN
+    RETURN true;
+  END IF;
+  RAISE EXCEPTION USING ERRCODE = '42P07',
+    MESSAGE = pg_catalog.format('a temporary relation "%s" that billrecon did not create exists in this session',
+                                _session_table.name),
+    DETAIL = 'billrecon keeps a working table of that name in the session''s temporary schema; one created by '
+             'another role, or carrying triggers or rules, would run its code with billrecon''s rights, so '
+             'billrecon refuses to use it.',
+    HINT = pg_catalog.format('Drop it (DROP TABLE pg_temp.%I) or use a new session, then try again.',
+                             _session_table.name);
+END
+$sst$;
+COMMENT ON FUNCTION billrecon._session_table(text) IS
+  'Internal: whether billrecon''s working table of this name already exists in the session''s pg_temp (false: '
+  'create it); raises 42P07 when a relation of that name exists that is not billrecon''s own plain table';
+
+-- 155: plans for the run's size; its working table through billrecon._session_table.
 CREATE OR REPLACE FUNCTION billrecon._raise_change_cards(run_id bigint)
 RETURNS integer
 LANGUAGE plpgsql
@@ -837,11 +873,14 @@ BEGIN
     RETURN 0;
   END IF;
 
-  CREATE TEMP TABLE IF NOT EXISTS billrecon_card_candidates (
-    result_id bigint, kind text, psa_company_id bigint, company_external_id text, company text,
-    line_item_id bigint, line_item_external_id text, agreement_external_id text, product text, product_name text,
-    vendor_integration_id integer, usage_kind text, type text, current_qty numeric, proposed_qty numeric,
-    unit_price numeric, billing_cycle text, explanation text, card_key text) ON COMMIT DROP;
+  -- Never IF NOT EXISTS: the caller may have made one (062_session_tables.sql).
+  IF NOT billrecon._session_table('billrecon_card_candidates') THEN
+    CREATE TEMP TABLE billrecon_card_candidates (
+      result_id bigint, kind text, psa_company_id bigint, company_external_id text, company text,
+      line_item_id bigint, line_item_external_id text, agreement_external_id text, product text, product_name text,
+      vendor_integration_id integer, usage_kind text, type text, current_qty numeric, proposed_qty numeric,
+      unit_price numeric, billing_cycle text, explanation text, card_key text) ON COMMIT DROP;
+  END IF;
   TRUNCATE pg_temp.billrecon_card_candidates;
 
   -- Quantity cards: the billed quantity that zeroes the group's variance,
@@ -1000,7 +1039,8 @@ REVOKE ALL ON FUNCTION billrecon._encrypt_credentials(integer, jsonb),
                        billrecon.encrypt_credentials(),
                        billrecon.rotate_credential_key(text),
                        billrecon.decrypt_credentials(text),
-                       billrecon._count_usage(bigint, bigint)
+                       billrecon._count_usage(bigint, bigint),
+                       billrecon._session_table(text)
   FROM PUBLIC;
 GRANT SELECT ON billrecon.credential_encryption TO billrecon_admin;
 GRANT EXECUTE ON FUNCTION billrecon._encrypt_credentials(integer, jsonb),

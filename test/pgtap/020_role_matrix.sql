@@ -268,6 +268,7 @@ INSERT INTO role_matrix (kind, object, public, reader, operator, admin) VALUES
   ('function', '_raise_change_cards(bigint)',                '', '',     '',     ''),
   ('function', '_reconcile_settings()',                      '', '',     '',     ''),
   ('function', '_refresh_statistics()',                      '', '',     '',     ''),
+  ('function', '_session_table(text)',                       '', '',     '',     ''),
   ('function', '_spot_check_flags(numeric,numeric)',         '', '',     '',     ''),
   ('function', '_sync_job_command(text,text)',               '', '',     '',     ''),
   ('function', '_sync_job_name(text,text,text)',             '', '',     '',     ''),
