@@ -313,8 +313,10 @@ class HostileSearchPath(PushChanges, KindTestCase):
         execute(h, 'CREATE SCHEMA "%s"' % su)
         self.addCleanup(self.execute, 'DROP SCHEMA IF EXISTS "%s" CASCADE' % su)
         plant(h, '"%s"' % su)
-        probe = connect()       # the superuser's default search_path meets the trap
-        self.assertTrue(e2e_lib.scalar(probe, "SELECT 1::bigint = 1::bigint"))
+        # The superuser's default search_path meets the traps whose argument types
+        # fit better than pg_catalog's (pg_catalog, searched first, has lower(text)).
+        probe = connect()
+        self.assertEqual(e2e_lib.scalar(probe, "SELECT lower('X'::varchar)"), "x")
         probe.close()
         self.assertEqual(len(tripped(self.conn)), 1, "the trap is live for the bootstrap superuser")
         self.execute("TRUNCATE %s.tripwire" % EVIL)
