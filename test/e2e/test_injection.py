@@ -51,6 +51,12 @@ NAME_ERRORS = {"22023", "42704", "55000"}
 
 
 class Injection(E2ETestCase):
+    def add(self, kind, **kw):
+        """Every integration of a test is dropped after it (one is the default PSA)."""
+        name, iid = super().add(kind, **kw)
+        self.addCleanup(self.execute, "SELECT billrecon.drop_integration(%s)", (name,))
+        return name, iid
+
     def fingerprint(self, skip=()):
         """The schema's objects and every table's content (md5 per table)."""
         objs = self.scalar("""SELECT md5(string_agg(x, ',' ORDER BY x)) FROM (
@@ -215,6 +221,7 @@ class Injection(E2ETestCase):
         nj, _ = self.add("ninjaone")
         cw, cw_id = self.add("connectwise")
         self.assert_succeeded(self.sync(cw, "full"))
+        self.execute("SELECT billrecon.set_default_psa(%s)", (cw,))
         line = self.scalar("SELECT external_id FROM billrecon.psa_line_items WHERE integration_id = %s "
                            "AND removed_at IS NULL ORDER BY id LIMIT 1", (cw_id,))
         before = self.fingerprint()
