@@ -70,41 +70,6 @@ COMMENT ON COLUMN billrecon.reconcile_run_inputs.last_success_at IS 'End of the 
 COMMENT ON COLUMN billrecon.reconcile_run_inputs.last_sync_run_id IS 'That sync run (billrecon.sync_runs.id)';
 COMMENT ON COLUMN billrecon.reconcile_run_inputs.last_error IS 'The last sync''s error, if it failed';
 
--- Working tables of reconcile() live in the session's temporary schema. A
--- SECURITY DEFINER function must never write to a temporary table the
--- caller created under the same name (its triggers, defaults or rules would
--- run with the definer's rights): this says whether billrecon's own table
--- is there, and refuses one of another owner.
-CREATE FUNCTION billrecon._temp_table_ready(table_name text)
-RETURNS boolean
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $tt$
-DECLARE
-  v_owner oid;
-BEGIN
-  SELECT c.relowner INTO v_owner
-    FROM pg_catalog.pg_class c
-   WHERE c.relnamespace = pg_catalog.pg_my_temp_schema() AND c.relname = _temp_table_ready.table_name;
-  IF NOT FOUND THEN
-    RETURN false;
-  END IF;
-  IF v_owner <> (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = current_user) THEN
-    RAISE EXCEPTION USING ERRCODE = '42501',
-      MESSAGE = format('temporary table %s was not created by billrecon', table_name),
-      DETAIL = format('A table named %s in this session''s temporary schema belongs to role %s; billrecon writes '
-                      'its working rows there and will not use a table another role created.',
-                      table_name, pg_catalog.pg_get_userbyid(v_owner)),
-      HINT = format('DROP TABLE pg_temp.%I, then call the function again.', table_name);
-  END IF;
-  RETURN true;
-END
-$tt$;
-COMMENT ON FUNCTION billrecon._temp_table_ready(text) IS
-  'Internal: whether billrecon''s temporary working table of this name exists in the session (42501 when a table of '
-  'that name belongs to another role)';
-REVOKE ALL ON FUNCTION billrecon._temp_table_ready(text) FROM PUBLIC;
-
 CREATE TABLE billrecon.reconcile_results (
   id                     bigserial PRIMARY KEY,
   run_id                 bigint NOT NULL REFERENCES billrecon.reconcile_runs (id) ON DELETE CASCADE,

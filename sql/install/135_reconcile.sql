@@ -116,7 +116,7 @@ DECLARE
   v_n integer;
   v_total integer := 0;
 BEGIN
-  IF NOT billrecon._temp_table_ready('billrecon_replaced_lines') THEN
+  IF NOT billrecon._session_table('billrecon_replaced_lines') THEN
     CREATE TEMP TABLE billrecon_replaced_lines (old_id bigint, new_id bigint) ON COMMIT DROP;
   END IF;
   TRUNCATE pg_temp.billrecon_replaced_lines;
@@ -222,8 +222,9 @@ BEGIN
 
   -- The run's rows are worked on in a temporary table of the session (no
   -- indexes, WAL or foreign keys to maintain through the steps below) and
-  -- written to billrecon.reconcile_results once, complete, at the end.
-  IF billrecon._temp_table_ready('billrecon_run_rows') THEN
+  -- written to billrecon.reconcile_results once, complete, at the end
+  -- (billrecon._session_table: never one the caller created).
+  IF billrecon._session_table('billrecon_run_rows') THEN
     IF (SELECT count(*) FROM pg_catalog.pg_attribute a
          WHERE a.attrelid = pg_catalog.to_regclass('pg_temp.billrecon_run_rows') AND a.attnum > 0 AND NOT a.attisdropped)
        <> (SELECT count(*) FROM pg_catalog.pg_attribute a
@@ -231,7 +232,7 @@ BEGIN
       DROP TABLE pg_temp.billrecon_run_rows;   -- made before an extension update
     END IF;
   END IF;
-  IF NOT billrecon._temp_table_ready('billrecon_run_rows') THEN
+  IF NOT billrecon._session_table('billrecon_run_rows') THEN
     CREATE TEMP TABLE billrecon_run_rows (LIKE billrecon.reconcile_results INCLUDING DEFAULTS) ON COMMIT DELETE ROWS;
   END IF;
   DELETE FROM pg_temp.billrecon_run_rows;

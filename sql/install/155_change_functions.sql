@@ -48,7 +48,8 @@ BEGIN
     RETURN 0;
   END IF;
 
-  IF NOT billrecon._temp_table_ready('billrecon_card_candidates') THEN
+  -- Never IF NOT EXISTS: the caller may have made one (062_session_tables.sql).
+  IF NOT billrecon._session_table('billrecon_card_candidates') THEN
     CREATE TEMP TABLE billrecon_card_candidates (
       result_id bigint, kind text, psa_company_id bigint, company_external_id text, company text,
       line_item_id bigint, line_item_external_id text, agreement_external_id text, product text, product_name text,

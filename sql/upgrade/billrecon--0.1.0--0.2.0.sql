@@ -427,8 +427,9 @@ BEGIN
 
   -- The run's rows are worked on in a temporary table of the session (no
   -- indexes, WAL or foreign keys to maintain through the steps below) and
-  -- written to billrecon.reconcile_results once, complete, at the end.
-  IF billrecon._temp_table_ready('billrecon_run_rows') THEN
+  -- written to billrecon.reconcile_results once, complete, at the end
+  -- (billrecon._session_table: never one the caller created).
+  IF billrecon._session_table('billrecon_run_rows') THEN
     IF (SELECT count(*) FROM pg_catalog.pg_attribute a
          WHERE a.attrelid = pg_catalog.to_regclass('pg_temp.billrecon_run_rows') AND a.attnum > 0 AND NOT a.attisdropped)
        <> (SELECT count(*) FROM pg_catalog.pg_attribute a
@@ -436,7 +437,7 @@ BEGIN
       DROP TABLE pg_temp.billrecon_run_rows;   -- made before an extension update
     END IF;
   END IF;
-  IF NOT billrecon._temp_table_ready('billrecon_run_rows') THEN
+  IF NOT billrecon._session_table('billrecon_run_rows') THEN
     CREATE TEMP TABLE billrecon_run_rows (LIKE billrecon.reconcile_results INCLUDING DEFAULTS) ON COMMIT DELETE ROWS;
   END IF;
   DELETE FROM pg_temp.billrecon_run_rows;
@@ -840,7 +841,44 @@ BEGIN
    WHERE t.run_id = _explain_results.run_id;
 END
 $exp$;
--- 155: plans for the run's size.
+
+-- 062: working tables in pg_temp only after asking billrecon._session_table (new).
+CREATE FUNCTION billrecon._session_table(name text)
+RETURNS boolean
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $sst$
+DECLARE
+  v_rel record;
+BEGIN
+  SELECT c.relkind, c.relowner, c.relhastriggers, c.relhasrules INTO v_rel
+    FROM pg_catalog.pg_class c
+   WHERE c.relnamespace OPERATOR(pg_catalog.=) pg_catalog.pg_my_temp_schema()
+     AND c.relname OPERATOR(pg_catalog.=) _session_table.name;
+  IF NOT FOUND THEN
+    RETURN false;
+  END IF;
+  IF v_rel.relkind OPERATOR(pg_catalog.=) 'r'
+     AND v_rel.relowner OPERATOR(pg_catalog.=) (SELECT r.oid FROM pg_catalog.pg_roles r
+                                                 WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER)
+     AND NOT v_rel.relhastriggers AND NOT v_rel.relhasrules THEN
+    RETURN true;
+  END IF;
+  RAISE EXCEPTION USING ERRCODE = '42P07',
+    MESSAGE = pg_catalog.format('a temporary relation "%s" that billrecon did not create exists in this session',
+                                _session_table.name),
+    DETAIL = 'billrecon keeps a working table of that name in the session''s temporary schema; one created by '
+             'another role, or carrying triggers or rules, would run its code with billrecon''s rights, so '
+             'billrecon refuses to use it.',
+    HINT = pg_catalog.format('Drop it (DROP TABLE pg_temp.%I) or use a new session, then try again.',
+                             _session_table.name);
+END
+$sst$;
+COMMENT ON FUNCTION billrecon._session_table(text) IS
+  'Internal: whether billrecon''s working table of this name already exists in the session''s pg_temp (false: '
+  'create it); raises 42P07 when a relation of that name exists that is not billrecon''s own plain table';
+
+-- 155: plans for the run's size; its working table through billrecon._session_table.
 CREATE OR REPLACE FUNCTION billrecon._raise_change_cards(run_id bigint)
 RETURNS integer
 LANGUAGE plpgsql
@@ -860,7 +898,8 @@ BEGIN
     RETURN 0;
   END IF;
 
-  IF NOT billrecon._temp_table_ready('billrecon_card_candidates') THEN
+  -- Never IF NOT EXISTS: the caller may have made one (062_session_tables.sql).
+  IF NOT billrecon._session_table('billrecon_card_candidates') THEN
     CREATE TEMP TABLE billrecon_card_candidates (
       result_id bigint, kind text, psa_company_id bigint, company_external_id text, company text,
       line_item_id bigint, line_item_external_id text, agreement_external_id text, product text, product_name text,
@@ -1024,7 +1063,8 @@ REVOKE ALL ON FUNCTION billrecon._encrypt_credentials(integer, jsonb),
                        billrecon.encrypt_credentials(),
                        billrecon.rotate_credential_key(text),
                        billrecon.decrypt_credentials(text),
-                       billrecon._count_usage(bigint, bigint)
+                       billrecon._count_usage(bigint, bigint),
+                       billrecon._session_table(text)
   FROM PUBLIC;
 GRANT SELECT ON billrecon.credential_encryption TO billrecon_admin;
 GRANT EXECUTE ON FUNCTION billrecon._encrypt_credentials(integer, jsonb),
@@ -1349,34 +1389,6 @@ CREATE TRIGGER detach_reconcile_results BEFORE DELETE ON billrecon.integrations
   FOR EACH ROW EXECUTE FUNCTION billrecon._detach_reconcile_results();
 REVOKE ALL ON FUNCTION billrecon._detach_reconcile_results() FROM PUBLIC;
 
-CREATE OR REPLACE FUNCTION billrecon._temp_table_ready(table_name text)
-RETURNS boolean
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $tt$
-DECLARE
-  v_owner oid;
-BEGIN
-  SELECT c.relowner INTO v_owner
-    FROM pg_catalog.pg_class c
-   WHERE c.relnamespace = pg_catalog.pg_my_temp_schema() AND c.relname = _temp_table_ready.table_name;
-  IF NOT FOUND THEN
-    RETURN false;
-  END IF;
-  IF v_owner <> (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = current_user) THEN
-    RAISE EXCEPTION USING ERRCODE = '42501',
-      MESSAGE = format('temporary table %s was not created by billrecon', table_name),
-      DETAIL = format('A table named %s in this session''s temporary schema belongs to role %s; billrecon writes '
-                      'its working rows there and will not use a table another role created.',
-                      table_name, pg_catalog.pg_get_userbyid(v_owner)),
-      HINT = format('DROP TABLE pg_temp.%I, then call the function again.', table_name);
-  END IF;
-  RETURN true;
-END
-$tt$;
-COMMENT ON FUNCTION billrecon._temp_table_ready(text) IS
-  'Internal: whether billrecon''s temporary working table of this name exists in the session (42501 when a table of '
-  'that name belongs to another role)';
 
 CREATE OR REPLACE FUNCTION billrecon._carry_over_replaced_lines()
 RETURNS integer
@@ -1387,7 +1399,7 @@ DECLARE
   v_n integer;
   v_total integer := 0;
 BEGIN
-  IF NOT billrecon._temp_table_ready('billrecon_replaced_lines') THEN
+  IF NOT billrecon._session_table('billrecon_replaced_lines') THEN
     CREATE TEMP TABLE billrecon_replaced_lines (old_id bigint, new_id bigint) ON COMMIT DROP;
   END IF;
   TRUNCATE pg_temp.billrecon_replaced_lines;
@@ -1421,7 +1433,6 @@ $co$;
 COMMENT ON FUNCTION billrecon._carry_over_replaced_lines() IS
   'Internal: gives a line that replaced another through a write-back the old line''s own rule, note and ignore flag '
   '(called by billrecon.reconcile())';
-REVOKE ALL ON FUNCTION billrecon._temp_table_ready(text) FROM PUBLIC;
 COMMENT ON FUNCTION billrecon._explain_results(bigint) IS
   'Internal: writes the explanation of every row of the run being reconciled (in the session''s working table '
   'pg_temp.billrecon_run_rows, before reconcile() stores them)';

@@ -5,6 +5,7 @@
 #include "model/timestamp.hpp"
 
 #include <cstdio>
+#include <cstring>
 
 namespace billrecon::json {
 
@@ -42,6 +43,12 @@ public:
 	explicit TreeBuilder(Value &root) : root_(root) {
 	}
 
+	// A \u0000 escape decodes to a NUL that PostgreSQL text cannot hold: kept,
+	// it would cut the value short where it is stored (an id colliding with
+	// another's). Refused like PostgreSQL's own jsonb -> text (22P05).
+	bool nul_in_string() const noexcept {
+		return nul_in_string_;
+	}
 	bool too_deep() const noexcept {
 		return too_deep_;
 	}
@@ -62,6 +69,8 @@ public:
 		return true;
 	}
 	bool String(const char *str, rapidjson::SizeType len, bool) {
+		if (HoldsNul(str, len))
+			return false;
 		Value *v = Add(Value());
 		v->type_ = Type::kString;
 		v->text_.assign(str, len);
@@ -71,6 +80,8 @@ public:
 		return Open(Type::kObject);
 	}
 	bool Key(const char *str, rapidjson::SizeType len, bool) {
+		if (HoldsNul(str, len))
+			return false;
 		key_.assign(str, len);
 		return true;
 	}
@@ -119,6 +130,13 @@ private:
 	std::vector<Value *> open_;
 	std::string key_;
 	bool too_deep_ = false;
+	bool nul_in_string_ = false;
+
+	bool HoldsNul(const char *str, rapidjson::SizeType len) {
+		if (len != 0 && std::memchr(str, '\0', len) != nullptr)
+			nul_in_string_ = true;
+		return nul_in_string_;
+	}
 };
 
 bool TryParse(std::string_view text, Value &out, ParseFailure &failure) {
@@ -145,7 +163,9 @@ bool TryParse(std::string_view text, Value &out, ParseFailure &failure) {
 	if (!reader.HasParseError())
 		return true;
 	failure.offset = reader.GetErrorOffset();
-	if (builder.too_deep())
+	if (builder.nul_in_string())
+		failure.reason = "a string holds \\u0000 (NUL), which PostgreSQL text cannot store.";
+	else if (builder.too_deep())
 		failure.reason = "JSON nested deeper than " + std::to_string(kMaxDepth) + " levels.";
 	else
 		failure.reason = rapidjson::GetParseError_En(reader.GetParseErrorCode());

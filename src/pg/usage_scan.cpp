@@ -145,30 +145,37 @@ bool MatchesPattern(void *pattern, const char *value, int len) {
 }
 
 void PrepareCountTables() {
-	const char *const statements[] = {
-	    "CREATE TEMP TABLE IF NOT EXISTS billrecon_group_counts ("
-	    " psa_company_id bigint, rule_id bigint, integration_id integer, quantity numeric, machines bigint)"
-	    " ON COMMIT DELETE ROWS",
-	    "CREATE TEMP TABLE IF NOT EXISTS billrecon_unaccounted_parts ("
-	    " psa_company_id bigint, integration_id integer, kind text, product text, display_name text,"
-	    " account_id bigint, quantity numeric, min_usage_id bigint) ON COMMIT DELETE ROWS",
-	    "CREATE TEMP TABLE IF NOT EXISTS billrecon_client_seats ("
-	    " psa_company_id bigint, seats numeric, devices numeric, users numeric, licences numeric,"
-	    " subscriptions numeric) ON COMMIT DELETE ROWS"};
-	// Created once per session; never a table of that name another role
-	// created (billrecon._temp_table_ready raises then).
-	int rc = SPI_execute("SELECT billrecon._temp_table_ready('billrecon_group_counts')"
-	                     "   AND billrecon._temp_table_ready('billrecon_unaccounted_parts')"
-	                     "   AND billrecon._temp_table_ready('billrecon_client_seats')",
-	                     false, 0);
-	CheckSpi(rc, SPI_OK_SELECT, "looking for the count tables");
-	bool isnull = true;
-	Datum ready = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	bool exist = !isnull && DatumGetBool(ready);
-	for (const char *sql : statements) {
-		if (exist)
-			break;
-		rc = SPI_execute(sql, false, 0);
+	struct Table {
+		const char *name;
+		const char *create;
+	};
+	// Never IF NOT EXISTS: a table of the caller's of that name would be kept
+	// and written with the extension owner's rights (062_session_tables.sql).
+	const Table tables[] = {
+	    {"billrecon_group_counts",
+	     "CREATE TEMP TABLE billrecon_group_counts ("
+	     " psa_company_id bigint, rule_id bigint, integration_id integer, quantity numeric, machines bigint)"
+	     " ON COMMIT DELETE ROWS"},
+	    {"billrecon_unaccounted_parts",
+	     "CREATE TEMP TABLE billrecon_unaccounted_parts ("
+	     " psa_company_id bigint, integration_id integer, kind text, product text, display_name text,"
+	     " account_id bigint, quantity numeric, min_usage_id bigint) ON COMMIT DELETE ROWS"},
+	    {"billrecon_client_seats",
+	     "CREATE TEMP TABLE billrecon_client_seats ("
+	     " psa_company_id bigint, seats numeric, devices numeric, users numeric, licences numeric,"
+	     " subscriptions numeric) ON COMMIT DELETE ROWS"}};
+	// Created once per session; billrecon._session_table() says whether this
+	// session has billrecon's own already and refuses anyone else's.
+	Oid argtypes[1] = {TEXTOID};
+	for (const Table &t : tables) {
+		Datum arg[1] = {CStringGetTextDatum(t.name)};
+		int rc = SPI_execute_with_args("SELECT billrecon._session_table($1)", 1, argtypes, arg, nullptr, true, 1);
+		CheckSpi(rc, SPI_OK_SELECT, "looking for the count tables");
+		bool isnull = true;
+		Datum exists = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		if (!isnull && DatumGetBool(exists))
+			continue;
+		rc = SPI_execute(t.create, false, 0);
 		if (rc != SPI_OK_UTILITY)
 			CheckSpi(rc, SPI_OK_UTILITY, "preparing the count tables");
 	}

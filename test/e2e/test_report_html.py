@@ -281,6 +281,40 @@ class ReportHtml(PushChanges, KindTestCase):
         if os.environ.get("BILLRECON_NO_CHROMIUM") != "1":
             self.render(page)     # and Chromium shows it as text too
 
+    def test_every_text_field_is_escaped(self):
+        """Every free-text column the report can show, rewritten to markup of
+        its own name: none becomes an element (test_injection.py's strings too)."""
+        run = self.prepare()
+        cards = self.cards()
+        self.assertTrue(cards)
+        self.execute("SELECT billrecon.note_card(%s, %s, ARRAY[%s])",
+                     ([c["card_id"] for c in cards], "<zz-evil>note</zz-evil>", "<zz-evil>tag"))
+        targets = {"reconcile_results": "run_id = %s" % run, "reconcile_run_inputs": "run_id = %s" % run,
+                   "reconcile_runs": "id = %s" % run, "reconcile_run_clients": "run_id = %s" % run,
+                   "proposed_changes": "psa_integration_id = %s" % self.psa_id,
+                   "psa_companies": "integration_id = %s" % self.psa_id,
+                   "psa_line_items": "integration_id = %s" % self.psa_id,
+                   "vendor_accounts": "integration_id = %s" % self.nj_id,
+                   "usage_records": "integration_id = %s" % self.nj_id}
+        rewritten = []
+        for table, where in targets.items():
+            for col in self.q("""SELECT column_name FROM information_schema.columns WHERE table_schema = 'billrecon'
+                                    AND table_name = %s AND data_type = 'text' ORDER BY ordinal_position""", (table,)):
+                c = col["column_name"]
+                try:
+                    self.execute("UPDATE billrecon.%s SET %s = %%s || coalesce(%s, '') WHERE %s"
+                                 % (table, c, c, where), ("<zz-evil title='%s.%s'>\"'&" % (table, c),))
+                    rewritten.append("%s.%s" % (table, c))
+                except psycopg2.Error:   # a column with a CHECK of its own: not free text
+                    pass
+        self.assertGreater(len(rewritten), 40, rewritten)
+        page = self.report(run)
+        self.assertNotIn("<zz-evil", page)
+        p = self.assert_page(page)
+        self.assertNotIn("zz-evil", p.tags, "an element made of data")
+        self.assert_self_contained(page, p)
+        self.assertIn("<zz-evil title=", p.visible_text(), "the data is shown as text")
+
     def test_a_reader_gets_the_same_page_whatever_the_date_and_number_settings(self):
         run = self.prepare()
         period = self.scalar("SELECT period_start FROM billrecon.reconcile_runs WHERE id = %s", (run,))

@@ -1,7 +1,7 @@
 -- reconcile() (SECURITY DEFINER) works in temporary tables of the session:
 -- a table of the same name the caller created beforehand (its triggers,
 -- defaults or rules would run with the definer's rights) is refused with
--- 42501, never written to.
+-- 42P07, never written to.
 BEGIN;
 SELECT plan(6);
 
@@ -13,26 +13,26 @@ SET ROLE tap_temp_operator;
 SET client_min_messages = error;
 
 CREATE TEMP TABLE billrecon_replaced_lines (old_id bigint, new_id bigint);
-SELECT throws_ok($$SELECT billrecon.reconcile('2026-10-01')$$, '42501',
-  'temporary table billrecon_replaced_lines was not created by billrecon',
+SELECT throws_ok($$SELECT billrecon.reconcile('2026-10-01')$$, '42P07',
+  'a temporary relation "billrecon_replaced_lines" that billrecon did not create exists in this session',
   'a caller''s billrecon_replaced_lines is refused');
 DROP TABLE pg_temp.billrecon_replaced_lines;
 
 CREATE TEMP TABLE billrecon_run_rows (id bigint);
-SELECT throws_ok($$SELECT billrecon.reconcile('2026-10-01')$$, '42501',
-  'temporary table billrecon_run_rows was not created by billrecon',
+SELECT throws_ok($$SELECT billrecon.reconcile('2026-10-01')$$, '42P07',
+  'a temporary relation "billrecon_run_rows" that billrecon did not create exists in this session',
   'a caller''s billrecon_run_rows is refused');
 DROP TABLE pg_temp.billrecon_run_rows;
 
 CREATE TEMP TABLE billrecon_group_counts (psa_company_id bigint);
-SELECT throws_ok($$SELECT billrecon.reconcile('2026-10-01')$$, '42501',
-  'temporary table billrecon_group_counts was not created by billrecon',
+SELECT throws_ok($$SELECT billrecon.reconcile('2026-10-01')$$, '42P07',
+  'a temporary relation "billrecon_group_counts" that billrecon did not create exists in this session',
   'a caller''s billrecon_group_counts is refused (the C++ counting pass)');
 DROP TABLE pg_temp.billrecon_group_counts;
 
 CREATE TEMP TABLE billrecon_card_candidates (result_id bigint);
-SELECT throws_ok($$SELECT billrecon.reconcile('2026-10-01')$$, '42501',
-  'temporary table billrecon_card_candidates was not created by billrecon',
+SELECT throws_ok($$SELECT billrecon.reconcile('2026-10-01')$$, '42P07',
+  'a temporary relation "billrecon_card_candidates" that billrecon did not create exists in this session',
   'a caller''s billrecon_card_candidates is refused');
 DROP TABLE pg_temp.billrecon_card_candidates;
 

@@ -81,6 +81,16 @@ TEST(JsonParse, MalformedBodiesReportOffset) {
 	EXPECT_FALSE(e.hint().empty());
 }
 
+TEST(JsonParse, NulEscapeInAStringOrKeyIsRefused) {
+	// PostgreSQL text cannot hold NUL: stored, the value would end at it.
+	for (const char *body : {R"([{"name": "before\u0000after"}])", R"({"a\u0000b": 1})"}) {
+		Error e = Catch([&] { ParseResponse(body, "GET /company/companies"); });
+		EXPECT_EQ(e.sqlstate(), "22P02");
+		EXPECT_NE(e.detail().find("\\u0000 (NUL)"), std::string::npos) << e.detail();
+	}
+	EXPECT_EQ(ParseResponse(R"(["a\u0001b"])", "x").at(0).text().size(), 3u);
+}
+
 TEST(JsonParse, TruncatedEmptyHtmlAndTrailingGarbage) {
 	ParseFailure f;
 	Value v;
