@@ -216,11 +216,17 @@ class CrashLoopTest(E2ETestCase):
         """Waits until every request the mock received has been answered (the
         late answers of a killed call included): the PSA is done with them."""
         deadline = time.time() + 10
-        while True:
+        settled_at = None   # and nothing new for 150 ms: a request the killed
+        while True:         # backend wrote just before it died may still be in flight
             faults = mock.ctl("GET", "faults")["faults"]
             seen = faults[0]["seen"] if faults else None
             if seen is None or len(mock.requests()) >= seen:
-                break
+                if settled_at is not None and settled_at[0] == seen and time.time() - settled_at[1] >= 0.15:
+                    break
+                if settled_at is None or settled_at[0] != seen:
+                    settled_at = (seen, time.time())
+            else:
+                settled_at = None
             self.assertLess(time.time(), deadline, "the mock never answered every request")
             time.sleep(0.02)
         mock.ctl("DELETE", "faults")
@@ -298,6 +304,15 @@ class CrashLoopTest(E2ETestCase):
         if sig == signal.SIGKILL:
             self.wait_for_restart()
         self.reconnect_if_broken()
+        if call is not None and sig != signal.SIGKILL and getattr(call, "pid", None):
+            # A terminated backend sends its FATAL to the client before it
+            # releases its locks: the retry must not start while the killed
+            # push still holds its card rows (push_changes skips locked cards).
+            deadline = time.time() + 30
+            while time.time() < deadline and self.scalar(
+                    "SELECT count(*) FROM pg_stat_activity a FULL JOIN pg_locks l ON l.pid = a.pid "
+                    "WHERE coalesce(a.pid, l.pid) = %s", (call.pid,)):
+                time.sleep(0.02)
 
     def integration_state(self, iid):
         """The data of one integration (what a sync of it writes) and its runs."""
