@@ -250,16 +250,6 @@ void StagingSink::LoadAccounts() {
 	accounts_loaded_ = true;
 }
 
-std::vector<const char *> StagingSink::UnchangedUsage() const {
-	std::vector<const char *> out;
-	if (unchanged_ == 0)
-		return out;
-	out.reserve(direct_count_);
-	for (size_t pos = 0; pos < direct_ids_.size(); pos += strlen(direct_ids_.c_str() + pos) + 1)
-		out.push_back(direct_ids_.c_str() + pos);
-	return out;
-}
-
 void StagingSink::OnPage(std::string_view phase, size_t records) {
 	// Live progress for billrecon.sync_jobs (background workers only).
 	char name[32];

@@ -31,10 +31,14 @@ public:
 	}
 
 	// For ApplyStaged: the external ids of the usage records this sink
-	// stored directly, when it found some of them stored and unchanged (and
-	// left them alone); empty when it wrote every one. Valid while the sink
-	// lives.
-	std::vector<const char *> UnchangedUsage() const;
+	// stored directly, each ended by '\0', when it found some of them stored
+	// and unchanged (and left them alone); count 0 when it wrote every one.
+	size_t UnchangedUsageCount() const noexcept {
+		return unchanged_ > 0 ? direct_count_ : 0;
+	}
+	const std::string &UnchangedUsageIds() const noexcept {
+		return direct_ids_;
+	}
 
 private:
 	// Row-major cells of one batch; nullopt = SQL NULL.

@@ -118,9 +118,10 @@ struct ApplyResult {
 	int64 skipped_usage;
 };
 // Moves the run's staged rows into the live tables (billrecon._apply_staged).
-// unchanged: external ids of usage records UpsertUsagePage found unchanged
-// (a full sync must not mark them removed); nunchanged 0 for none.
-void ApplyStaged(int64 run_id, bool full, int nunchanged, const char *const *unchanged, ApplyResult *out);
+// unchanged: nunchanged external ids, each ended by '\0', of the usage
+// records stored directly by this run, among them all that UpsertUsagePage
+// found unchanged (a full sync must not mark those removed); 0 for none.
+void ApplyStaged(int64 run_id, bool full, int64 nunchanged, const char *unchanged, ApplyResult *out);
 
 // An internal subtransaction, as PL/pgSQL's exception blocks use.
 struct Subxact {
