@@ -1071,6 +1071,7 @@ DECLARE
   v_current bigint;
   v_unchanged text[] := coalesce(p_unchanged_usage, '{}');
   v_usage_gone bigint;
+  v_nestloop text;
 BEGIN
   SELECT r.integration_id INTO STRICT v_integration FROM billrecon.sync_runs r WHERE r.id = p_run_id;
 
@@ -1200,15 +1201,23 @@ BEGIN
   -- sync back, so the stored data stays as it was.
   IF p_full THEN
     -- Usage records not returned: not written by this run and not among
-    -- those it found unchanged. EXECUTE plans with the array as a constant,
-    -- so `<> ALL` is a hash lookup whatever the statistics say (a cached
-    -- plan with the array as a parameter, or an anti-join planned on a
-    -- just-filled table's empty statistics, scans the array once per row).
+    -- those it found unchanged. The anti-join against the array must be a
+    -- hash or merge join (work_mem-bounded, spills to disk): right after a
+    -- first sync the table has no statistics, the planner expects a handful
+    -- of rows and picks a nested loop that rescans the whole array per row
+    -- (minutes at 200,000). So nested loops are off for these two
+    -- statements; EXECUTE plans them with the array as a constant (unnest's
+    -- estimate is its length). `<> ALL (array)` is no way out: planning it
+    -- estimates every element (≈ 300 bytes of planner memory per id).
+    v_nestloop := pg_catalog.current_setting('enable_nestloop');
+    PERFORM pg_catalog.set_config('enable_nestloop', 'off', true);
     EXECUTE 'SELECT pg_catalog.count(*) FROM billrecon.usage_records t
               WHERE t.integration_id OPERATOR(pg_catalog.=) $1 AND t.removed_at IS NULL
                 AND t.last_sync_run_id IS DISTINCT FROM $2
-                AND t.external_id OPERATOR(pg_catalog.<>) ALL ($3)'
+                AND NOT EXISTS (SELECT 1 FROM unnest($3) AS s(external_id)
+                                 WHERE s.external_id OPERATOR(pg_catalog.=) t.external_id)'
       INTO v_usage_gone USING v_integration, p_run_id, v_unchanged;
+    PERFORM pg_catalog.set_config('enable_nestloop', v_nestloop, true);
     v_share := coalesce(NULLIF(pg_catalog.current_setting('billrecon.max_removed_share', true), '')::numeric, 0.5);
     v_min := coalesce(NULLIF(pg_catalog.current_setting('billrecon.removal_guard_min_rows', true), '')::bigint, 20);
     IF v_share < 1 THEN
@@ -1266,11 +1275,14 @@ BEGIN
        AND NOT EXISTS (SELECT 1 FROM billrecon._stage_vendor_accounts s
                         WHERE s.run_id OPERATOR(pg_catalog.=) p_run_id AND s.external_id OPERATOR(pg_catalog.=) t.external_id);
     IF v_usage_gone OPERATOR(pg_catalog.>) 0 THEN
+      PERFORM pg_catalog.set_config('enable_nestloop', 'off', true);
       EXECUTE 'UPDATE billrecon.usage_records t SET removed_at = $4, last_sync_run_id = $2
                 WHERE t.integration_id OPERATOR(pg_catalog.=) $1 AND t.removed_at IS NULL
                   AND t.last_sync_run_id IS DISTINCT FROM $2
-                  AND t.external_id OPERATOR(pg_catalog.<>) ALL ($3)'
+                  AND NOT EXISTS (SELECT 1 FROM unnest($3) AS s(external_id)
+                                   WHERE s.external_id OPERATOR(pg_catalog.=) t.external_id)'
         USING v_integration, p_run_id, v_unchanged, v_now;
+      PERFORM pg_catalog.set_config('enable_nestloop', v_nestloop, true);
     END IF;
   END IF;
 
