@@ -96,6 +96,6 @@ COMMENT ON COLUMN billrecon.usage_records.term_end_date IS 'Subscriptions: end o
 COMMENT ON COLUMN billrecon.usage_records.user_name IS 'Users: sign-in name (e.g. the Microsoft 365 user principal name)';
 COMMENT ON COLUMN billrecon.usage_records.source_updated_at IS 'Last modification time reported by the vendor';
 COMMENT ON COLUMN billrecon.usage_records.first_seen_at IS 'First sync that returned the record';
-COMMENT ON COLUMN billrecon.usage_records.last_seen_at IS 'Last sync that returned the record';
+COMMENT ON COLUMN billrecon.usage_records.last_seen_at IS 'Last sync that returned the record changed (a sync that returns it unchanged leaves the row alone; every current record was returned by the integration''s last successful full sync)';
 COMMENT ON COLUMN billrecon.usage_records.removed_at IS 'Set by a full sync when the vendor stopped returning the record; null for current rows';
-COMMENT ON COLUMN billrecon.usage_records.last_sync_run_id IS 'Sync run that last wrote the row (billrecon.sync_runs.id; not a foreign key, see the table''s DDL)';
+COMMENT ON COLUMN billrecon.usage_records.last_sync_run_id IS 'Sync run that last wrote the row (billrecon.sync_runs.id; not a foreign key, see the table''s DDL); a sync that returns the record unchanged does not write it';

@@ -85,7 +85,11 @@ COMMENT ON FUNCTION billrecon._apply_staged_accounts(bigint, timestamptz) IS
 -- stored (the sink upserts each page whose accounts are known); only those
 -- staged for want of their account are applied here. Returns the skipped
 -- counts; refuses (22000) a full sync that would remove too much.
-CREATE FUNCTION billrecon._apply_staged(p_run_id bigint, p_full boolean,
+-- p_unchanged_usage: the external ids of usage records the sink found
+-- stored and unchanged (it leaves those rows alone, last_seen_at and
+-- last_sync_run_id included), so that a full sync does not take them for
+-- removed; NULL when the sink wrote every row it stored.
+CREATE FUNCTION billrecon._apply_staged(p_run_id bigint, p_full boolean, p_unchanged_usage text[] DEFAULT NULL,
   OUT skipped_agreements bigint, OUT skipped_line_items bigint, OUT skipped_usage_records bigint)
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -98,6 +102,9 @@ DECLARE
   v_what text;
   v_removed bigint;
   v_current bigint;
+  v_unchanged text[] := coalesce(p_unchanged_usage, '{}');
+  v_usage_gone bigint;
+  v_nestloop text;
 BEGIN
   SELECT r.integration_id INTO STRICT v_integration FROM billrecon.sync_runs r WHERE r.id = p_run_id;
 
@@ -226,6 +233,24 @@ BEGIN
   -- like half the devices were decommissioned. The ERROR rolls the whole
   -- sync back, so the stored data stays as it was.
   IF p_full THEN
+    -- Usage records not returned: not written by this run and not among
+    -- those it found unchanged. The anti-join against the array must be a
+    -- hash or merge join (work_mem-bounded, spills to disk): right after a
+    -- first sync the table has no statistics, the planner expects a handful
+    -- of rows and picks a nested loop that rescans the whole array per row
+    -- (minutes at 200,000). So nested loops are off for these two
+    -- statements; EXECUTE plans them with the array as a constant (unnest's
+    -- estimate is its length). `<> ALL (array)` is no way out: planning it
+    -- estimates every element (≈ 300 bytes of planner memory per id).
+    v_nestloop := pg_catalog.current_setting('enable_nestloop');
+    PERFORM pg_catalog.set_config('enable_nestloop', 'off', true);
+    EXECUTE 'SELECT pg_catalog.count(*) FROM billrecon.usage_records t
+              WHERE t.integration_id OPERATOR(pg_catalog.=) $1 AND t.removed_at IS NULL
+                AND t.last_sync_run_id IS DISTINCT FROM $2
+                AND NOT EXISTS (SELECT 1 FROM unnest($3) AS s(external_id)
+                                 WHERE s.external_id OPERATOR(pg_catalog.=) t.external_id)'
+      INTO v_usage_gone USING v_integration, p_run_id, v_unchanged;
+    PERFORM pg_catalog.set_config('enable_nestloop', v_nestloop, true);
     v_share := coalesce(NULLIF(pg_catalog.current_setting('billrecon.max_removed_share', true), '')::numeric, 0.5);
     v_min := coalesce(NULLIF(pg_catalog.current_setting('billrecon.removal_guard_min_rows', true), '')::bigint, 20);
     IF v_share < 1 THEN
@@ -252,9 +277,9 @@ BEGIN
           FROM billrecon.vendor_accounts t
          WHERE t.integration_id OPERATOR(pg_catalog.=) v_integration AND t.removed_at IS NULL
         UNION ALL
-        SELECT 'usage records', pg_catalog.count(*) FILTER (WHERE t.last_sync_run_id IS DISTINCT FROM p_run_id), pg_catalog.count(*)
-          FROM billrecon.usage_records t
-         WHERE t.integration_id OPERATOR(pg_catalog.=) v_integration AND t.removed_at IS NULL
+        SELECT 'usage records', v_usage_gone,
+               (SELECT pg_catalog.count(*) FROM billrecon.usage_records t
+                 WHERE t.integration_id OPERATOR(pg_catalog.=) v_integration AND t.removed_at IS NULL)
       LOOP
         IF v_removed OPERATOR(pg_catalog.>=) v_min
            AND v_removed::numeric OPERATOR(pg_catalog.>) (v_share OPERATOR(pg_catalog.*) v_current) THEN
@@ -282,9 +307,16 @@ BEGIN
      WHERE t.integration_id OPERATOR(pg_catalog.=) v_integration AND t.removed_at IS NULL
        AND NOT EXISTS (SELECT 1 FROM billrecon._stage_vendor_accounts s
                         WHERE s.run_id OPERATOR(pg_catalog.=) p_run_id AND s.external_id OPERATOR(pg_catalog.=) t.external_id);
-    UPDATE billrecon.usage_records t SET removed_at = v_now, last_sync_run_id = p_run_id
-     WHERE t.integration_id OPERATOR(pg_catalog.=) v_integration AND t.removed_at IS NULL
-       AND t.last_sync_run_id IS DISTINCT FROM p_run_id;
+    IF v_usage_gone OPERATOR(pg_catalog.>) 0 THEN
+      PERFORM pg_catalog.set_config('enable_nestloop', 'off', true);
+      EXECUTE 'UPDATE billrecon.usage_records t SET removed_at = $4, last_sync_run_id = $2
+                WHERE t.integration_id OPERATOR(pg_catalog.=) $1 AND t.removed_at IS NULL
+                  AND t.last_sync_run_id IS DISTINCT FROM $2
+                  AND NOT EXISTS (SELECT 1 FROM unnest($3) AS s(external_id)
+                                   WHERE s.external_id OPERATOR(pg_catalog.=) t.external_id)'
+        USING v_integration, p_run_id, v_unchanged, v_now;
+      PERFORM pg_catalog.set_config('enable_nestloop', v_nestloop, true);
+    END IF;
   END IF;
 
   DELETE FROM billrecon._stage_companies WHERE run_id OPERATOR(pg_catalog.=) p_run_id;
@@ -294,7 +326,7 @@ BEGIN
   DELETE FROM billrecon._stage_usage_records WHERE run_id OPERATOR(pg_catalog.=) p_run_id;
 END
 $apply$;
-COMMENT ON FUNCTION billrecon._apply_staged(bigint, boolean) IS
+COMMENT ON FUNCTION billrecon._apply_staged(bigint, boolean, text[]) IS
   'Internal: moves the staged rows of one sync run into the live tables (upsert; full mode marks vanished rows removed)';
 
 -- Every staging column says where its value goes (\d+ shows it).

@@ -1085,7 +1085,8 @@ ALTER TABLE billrecon.usage_records
   DROP CONSTRAINT usage_records_last_sync_run_id_fkey,
   ADD CONSTRAINT usage_records_integration_id_account_id_fkey FOREIGN KEY (integration_id, account_id)
     REFERENCES billrecon.vendor_accounts (integration_id, id) ON DELETE CASCADE;
-COMMENT ON COLUMN billrecon.usage_records.last_sync_run_id IS 'Sync run that last wrote the row (billrecon.sync_runs.id; not a foreign key, see the table''s DDL)';
+COMMENT ON COLUMN billrecon.usage_records.last_seen_at IS 'Last sync that returned the record changed (a sync that returns it unchanged leaves the row alone; every current record was returned by the integration''s last successful full sync)';
+COMMENT ON COLUMN billrecon.usage_records.last_sync_run_id IS 'Sync run that last wrote the row (billrecon.sync_runs.id; not a foreign key, see the table''s DDL); a sync that returns the record unchanged does not write it';
 
 -- Syncs: vendor accounts applied before usage pages are stored; the
 -- mass-removal guard of full syncs.
@@ -1117,7 +1118,9 @@ $accounts$;
 COMMENT ON FUNCTION billrecon._apply_staged_accounts(bigint, timestamptz) IS
   'Internal: upserts the vendor accounts staged so far by one sync run into billrecon.vendor_accounts';
 REVOKE ALL ON FUNCTION billrecon._apply_staged_accounts(bigint, timestamptz) FROM PUBLIC;
-CREATE OR REPLACE FUNCTION billrecon._apply_staged(p_run_id bigint, p_full boolean,
+-- 0.2.0 adds p_unchanged_usage (usage records the sink found unchanged and left alone).
+DROP FUNCTION billrecon._apply_staged(bigint, boolean);
+CREATE FUNCTION billrecon._apply_staged(p_run_id bigint, p_full boolean, p_unchanged_usage text[] DEFAULT NULL,
   OUT skipped_agreements bigint, OUT skipped_line_items bigint, OUT skipped_usage_records bigint)
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -1130,6 +1133,9 @@ DECLARE
   v_what text;
   v_removed bigint;
   v_current bigint;
+  v_unchanged text[] := coalesce(p_unchanged_usage, '{}');
+  v_usage_gone bigint;
+  v_nestloop text;
 BEGIN
   SELECT r.integration_id INTO STRICT v_integration FROM billrecon.sync_runs r WHERE r.id = p_run_id;
 
@@ -1258,6 +1264,24 @@ BEGIN
   -- like half the devices were decommissioned. The ERROR rolls the whole
   -- sync back, so the stored data stays as it was.
   IF p_full THEN
+    -- Usage records not returned: not written by this run and not among
+    -- those it found unchanged. The anti-join against the array must be a
+    -- hash or merge join (work_mem-bounded, spills to disk): right after a
+    -- first sync the table has no statistics, the planner expects a handful
+    -- of rows and picks a nested loop that rescans the whole array per row
+    -- (minutes at 200,000). So nested loops are off for these two
+    -- statements; EXECUTE plans them with the array as a constant (unnest's
+    -- estimate is its length). `<> ALL (array)` is no way out: planning it
+    -- estimates every element (≈ 300 bytes of planner memory per id).
+    v_nestloop := pg_catalog.current_setting('enable_nestloop');
+    PERFORM pg_catalog.set_config('enable_nestloop', 'off', true);
+    EXECUTE 'SELECT pg_catalog.count(*) FROM billrecon.usage_records t
+              WHERE t.integration_id OPERATOR(pg_catalog.=) $1 AND t.removed_at IS NULL
+                AND t.last_sync_run_id IS DISTINCT FROM $2
+                AND NOT EXISTS (SELECT 1 FROM unnest($3) AS s(external_id)
+                                 WHERE s.external_id OPERATOR(pg_catalog.=) t.external_id)'
+      INTO v_usage_gone USING v_integration, p_run_id, v_unchanged;
+    PERFORM pg_catalog.set_config('enable_nestloop', v_nestloop, true);
     v_share := coalesce(NULLIF(pg_catalog.current_setting('billrecon.max_removed_share', true), '')::numeric, 0.5);
     v_min := coalesce(NULLIF(pg_catalog.current_setting('billrecon.removal_guard_min_rows', true), '')::bigint, 20);
     IF v_share < 1 THEN
@@ -1284,9 +1308,9 @@ BEGIN
           FROM billrecon.vendor_accounts t
          WHERE t.integration_id OPERATOR(pg_catalog.=) v_integration AND t.removed_at IS NULL
         UNION ALL
-        SELECT 'usage records', pg_catalog.count(*) FILTER (WHERE t.last_sync_run_id IS DISTINCT FROM p_run_id), pg_catalog.count(*)
-          FROM billrecon.usage_records t
-         WHERE t.integration_id OPERATOR(pg_catalog.=) v_integration AND t.removed_at IS NULL
+        SELECT 'usage records', v_usage_gone,
+               (SELECT pg_catalog.count(*) FROM billrecon.usage_records t
+                 WHERE t.integration_id OPERATOR(pg_catalog.=) v_integration AND t.removed_at IS NULL)
       LOOP
         IF v_removed OPERATOR(pg_catalog.>=) v_min
            AND v_removed::numeric OPERATOR(pg_catalog.>) (v_share OPERATOR(pg_catalog.*) v_current) THEN
@@ -1314,9 +1338,16 @@ BEGIN
      WHERE t.integration_id OPERATOR(pg_catalog.=) v_integration AND t.removed_at IS NULL
        AND NOT EXISTS (SELECT 1 FROM billrecon._stage_vendor_accounts s
                         WHERE s.run_id OPERATOR(pg_catalog.=) p_run_id AND s.external_id OPERATOR(pg_catalog.=) t.external_id);
-    UPDATE billrecon.usage_records t SET removed_at = v_now, last_sync_run_id = p_run_id
-     WHERE t.integration_id OPERATOR(pg_catalog.=) v_integration AND t.removed_at IS NULL
-       AND t.last_sync_run_id IS DISTINCT FROM p_run_id;
+    IF v_usage_gone OPERATOR(pg_catalog.>) 0 THEN
+      PERFORM pg_catalog.set_config('enable_nestloop', 'off', true);
+      EXECUTE 'UPDATE billrecon.usage_records t SET removed_at = $4, last_sync_run_id = $2
+                WHERE t.integration_id OPERATOR(pg_catalog.=) $1 AND t.removed_at IS NULL
+                  AND t.last_sync_run_id IS DISTINCT FROM $2
+                  AND NOT EXISTS (SELECT 1 FROM unnest($3) AS s(external_id)
+                                   WHERE s.external_id OPERATOR(pg_catalog.=) t.external_id)'
+        USING v_integration, p_run_id, v_unchanged, v_now;
+      PERFORM pg_catalog.set_config('enable_nestloop', v_nestloop, true);
+    END IF;
   END IF;
 
   DELETE FROM billrecon._stage_companies WHERE run_id OPERATOR(pg_catalog.=) p_run_id;
@@ -1326,8 +1357,9 @@ BEGIN
   DELETE FROM billrecon._stage_usage_records WHERE run_id OPERATOR(pg_catalog.=) p_run_id;
 END
 $apply$;
-COMMENT ON FUNCTION billrecon._apply_staged(bigint, boolean) IS
+COMMENT ON FUNCTION billrecon._apply_staged(bigint, boolean, text[]) IS
   'Internal: moves the staged rows of one sync run into the live tables (upsert; full mode marks vanished rows removed)';
+REVOKE ALL ON FUNCTION billrecon._apply_staged(bigint, boolean, text[]) FROM PUBLIC;
 
 -- Every staging column says where its value goes (\d+ shows it).
 DO $stage_comments$

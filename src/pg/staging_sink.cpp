@@ -1,7 +1,10 @@
 #include "pg/staging_sink.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <optional>
+#include <string_view>
+#include <unordered_set>
 
 #include "pg/boundary.hpp"
 #include "pg/sync_store.hpp"
@@ -168,24 +171,83 @@ void StagingSink::PutUsage(const std::vector<model::UsageRecord> &rows) {
 	}
 	if (b.size() == 0)
 		return;
-	if (b.size() % static_cast<size_t>(b.ncols()) != 0 || b.ncols() != StageColumns(kStageUsage))
-		throw Error(sqlstate::kInternal, "staging batch has the wrong shape");
-	// Usage is the bulk of a vendor sync: stored page by page in the live
-	// table (no second copy through staging), once the accounts staged so
-	// far are stored too. A database still at 0.1.0's schema (the library
-	// is updated, ALTER EXTENSION UPDATE not run yet) stages it as 0.1.0 did.
 	if (direct_usage_ < 0)
-		direct_usage_ = CallPg(UsageUpsertAvailable) ? 1 : 0;
+		direct_usage_ = CallPg(SchemaStoresUsageDirectly) ? 1 : 0;
 	if (direct_usage_ == 0) {
 		Write(kStageUsage, b);
 		return;
 	}
+	// Usage is the bulk of a vendor sync: stored page by page in the live
+	// table (no second copy through staging), once the accounts staged so
+	// far are stored too.
 	if (accounts_pending_) {
 		CallPg(ApplyStagedAccounts, static_cast<int64>(run_id_));
 		accounts_pending_ = false;
+		accounts_loaded_ = false;
 	}
+	if (!accounts_loaded_)
+		LoadAccounts();
+
+	// Rows whose account is stored go in directly (the last of an id
+	// repeated on the page wins, as a later page's would); the others are
+	// staged: their account may still come later in the run.
+	const size_t ncols = static_cast<size_t>(b.ncols());
 	std::vector<const char *> cells = b.Pointers();
-	CallPg(UpsertUsageBatch, static_cast<int64>(run_id_), b.nrows(), static_cast<const char *const *>(cells.data()));
+	std::vector<const char *> direct;
+	std::vector<int64> account_ids;
+	std::vector<const char *> staged;
+	std::unordered_set<std::string_view> ids;
+	direct.reserve(cells.size());
+	account_ids.reserve(rows.size());
+	for (size_t r = rows.size(); r-- > 0;) {
+		const char *const *row = cells.data() + r * ncols;
+		auto account = accounts_.find(rows[r].account_external_id);
+		if (account == accounts_.end()) {
+			staged.insert(staged.end(), row, row + ncols);
+			continue;
+		}
+		if (!ids.insert(rows[r].external_id).second)
+			continue; // a later row of the page has this id
+		direct.insert(direct.end(), row, row + ncols);
+		account_ids.push_back(static_cast<int64>(account->second));
+	}
+	if (!staged.empty()) {
+		// Back in page order, row by row (staging keeps the last by its seq).
+		std::vector<const char *> ordered;
+		ordered.reserve(staged.size());
+		for (size_t r = staged.size() / ncols; r-- > 0;)
+			ordered.insert(ordered.end(), staged.begin() + r * ncols, staged.begin() + (r + 1) * ncols);
+		CallPg(StageBatch, static_cast<int>(kStageUsage), static_cast<int64>(run_id_),
+		       static_cast<int>(ordered.size() / ncols), static_cast<const char *const *>(ordered.data()));
+	}
+	if (account_ids.empty())
+		return;
+	// Page order again for the heap.
+	const size_t n = account_ids.size();
+	std::reverse(account_ids.begin(), account_ids.end());
+	std::vector<const char *> ordered;
+	ordered.reserve(direct.size());
+	for (size_t r = n; r-- > 0;)
+		ordered.insert(ordered.end(), direct.begin() + r * ncols, direct.begin() + (r + 1) * ncols);
+	int64 written = CallPg(UpsertUsagePage, static_cast<int64>(run_id_), static_cast<int32>(integration_id_),
+	                       static_cast<int>(n), static_cast<const int64 *>(account_ids.data()),
+	                       static_cast<const char *const *>(ordered.data()));
+	unchanged_ += static_cast<int64_t>(n) - written;
+	for (size_t r = 0; r < n; ++r) {
+		direct_ids_.append(ordered[r * ncols]);
+		direct_ids_.push_back('\0');
+	}
+	direct_count_ += n;
+}
+
+void StagingSink::LoadAccounts() {
+	AccountIds *loaded = CallPg(LoadAccountIds, static_cast<int64>(run_id_));
+	integration_id_ = loaded->integration_id;
+	accounts_.clear();
+	accounts_.reserve(static_cast<size_t>(loaded->count));
+	for (int i = 0; i < loaded->count; ++i)
+		accounts_.emplace(loaded->external_ids[i], loaded->ids[i]);
+	accounts_loaded_ = true;
 }
 
 void StagingSink::OnPage(std::string_view phase, size_t records) {

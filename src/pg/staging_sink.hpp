@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace billrecon::pg {
@@ -29,6 +30,16 @@ public:
 		return warnings_;
 	}
 
+	// For ApplyStaged: the external ids of the usage records this sink
+	// stored directly, each ended by '\0', when it found some of them stored
+	// and unchanged (and left them alone); count 0 when it wrote every one.
+	size_t UnchangedUsageCount() const noexcept {
+		return unchanged_ > 0 ? direct_count_ : 0;
+	}
+	const std::string &UnchangedUsageIds() const noexcept {
+		return direct_ids_;
+	}
+
 private:
 	// Row-major cells of one batch; nullopt = SQL NULL.
 	class Batch;
@@ -39,7 +50,14 @@ private:
 	long pages_ = 0;
 	long records_ = 0;
 	bool accounts_pending_ = false; // vendor accounts staged, not yet in the live table
-	int direct_usage_ = -1;         // usage upserted page by page (0.2.0 schema): -1 not yet known
+	void LoadAccounts();
+	int direct_usage_ = -1;          // -1 not asked yet; 0: a 0.1.0 schema, usage goes through staging
+	bool accounts_loaded_ = false;   // accounts_ mirrors the stored vendor accounts
+	int32_t integration_id_ = 0;
+	std::unordered_map<std::string, int64_t> accounts_; // external id -> vendor_accounts.id
+	std::string direct_ids_;         // ids stored directly, each ended by '\0'
+	size_t direct_count_ = 0;
+	int64_t unchanged_ = 0;          // rows found stored and unchanged
 	std::vector<std::string> warnings_;
 	size_t dropped_warnings_ = 0;
 };

@@ -11,6 +11,9 @@ extern "C" {
 #include "catalog/pg_authid.h"
 #include "utils/acl.h"
 #include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/memutils.h"
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
@@ -162,83 +165,188 @@ SPIPlanPtr StagePlan(int table) {
 	return plan;
 }
 
-// The usage columns that the live table and the staging table share, in
-// kUsageCols order (the live table adds integration_id, account_id and the
-// sync bookkeeping columns).
-const char *UsageCast(int i) {
-	return kUsageCols[i].cast;
+// One page of usage records straight into billrecon.usage_records, as typed
+// arrays (no text casts in SQL): the sink has resolved each row's vendor
+// account and kept the last of an id repeated on the page. New rows are
+// inserted; a stored row is updated only when the vendor's fields, its
+// account or its removal changed (record image equality, so that 1 and 1.0
+// differ as they do on screen): the nightly full sync that finds nothing
+// new writes nothing but the rows that changed.
+struct UsageColumn {
+	int cell;    // index into kUsageCols (-1: the account id array)
+	Oid type;    // element type of the parameter array
+};
+
+const UsageColumn kUsageLive[] = {
+    {0, TEXTOID},        {-1, INT8OID},       {2, TEXTOID},         {3, TEXTOID},   {4, TEXTOID},
+    {5, NUMERICOID},     {6, TEXTOID},        {7, TEXTOID},         {8, TEXTOID},   {9, TEXTOID},
+    {10, BOOLOID},       {11, BOOLOID},       {12, BOOLOID},        {13, TIMESTAMPTZOID}, {14, NUMERICOID},
+    {15, NUMERICOID},    {16, TEXTOID},       {17, TEXTOID},        {18, DATEOID},  {19, TEXTOID},
+    {20, TIMESTAMPTZOID}};
+constexpr int kUsageLiveCount = lengthof(kUsageLive);
+
+const char *UsageLiveName(int i) {
+	return kUsageLive[i].cell < 0 ? "account_id" : kUsageCols[kUsageLive[i].cell].name;
 }
 
-void AppendCell(StringInfo sql, const char *cast, int i) {
-	if (cast[0] == '\0')
-		appendStringInfo(sql, "u.c%d", i + 1);
-	else
-		appendStringInfo(sql, "u.c%d::pg_catalog.%s", i + 1, cast);
-}
-
-// One page of usage records straight into billrecon.usage_records: upsert
-// the rows whose vendor account is already stored (DISTINCT ON keeps the
-// last of an id repeated on the page), stage the others for _apply_staged
-// (their account may still come later in the run).
 SPIPlanPtr g_usage_plan;
 
 SPIPlanPtr UsagePlan() {
 	if (g_usage_plan)
 		return g_usage_plan;
-	const int n = lengthof(kUsageCols);
 	StringInfoData sql;
 	initStringInfo(&sql);
-	appendStringInfoString(&sql, "WITH run AS (SELECT r.integration_id, pg_catalog.clock_timestamp() AS now"
-	                             " FROM billrecon.sync_runs r WHERE r.id OPERATOR(pg_catalog.=) $1),"
-	                             " u AS MATERIALIZED (SELECT u.*, va.id AS account_id FROM unnest(");
-	for (int i = 0; i < n; ++i)
-		appendStringInfo(&sql, "%s$%d::pg_catalog.text[]", i ? ", " : "", i + 2);
-	appendStringInfoString(&sql, ") WITH ORDINALITY AS u(");
-	for (int i = 0; i < n; ++i)
-		appendStringInfo(&sql, "c%d, ", i + 1);
-	appendStringInfoString(&sql, "ord) LEFT JOIN billrecon.vendor_accounts va"
-	                             " ON va.integration_id OPERATOR(pg_catalog.=) (SELECT integration_id FROM run)"
-	                             " AND va.external_id OPERATOR(pg_catalog.=) u.c2),"
-	                             " ins AS (INSERT INTO billrecon.usage_records AS t (integration_id, account_id");
-	for (int i = 0; i < n; ++i)
-		if (i != 1) // account_external_id: the live table holds account_id
-			appendStringInfo(&sql, ", %s", kUsageCols[i].name);
-	appendStringInfoString(&sql, ", first_seen_at, last_seen_at, removed_at, last_sync_run_id)"
-	                             " SELECT DISTINCT ON (u.c1) run.integration_id, u.account_id");
-	for (int i = 0; i < n; ++i)
-		if (i != 1) {
-			appendStringInfoString(&sql, ", ");
-			AppendCell(&sql, UsageCast(i), i);
-		}
-	appendStringInfoString(&sql, ", run.now, run.now, NULL, $1 FROM u, run WHERE u.account_id IS NOT NULL"
-	                             " ORDER BY u.c1, u.ord DESC"
-	                             " ON CONFLICT (integration_id, external_id) DO UPDATE SET account_id = excluded.account_id");
-	for (int i = 0; i < n; ++i)
-		if (i > 1)
-			appendStringInfo(&sql, ", %s = excluded.%s", kUsageCols[i].name, kUsageCols[i].name);
-	appendStringInfoString(&sql, ", last_seen_at = excluded.last_seen_at, removed_at = NULL,"
-	                             " last_sync_run_id = excluded.last_sync_run_id)"
-	                             " INSERT INTO billrecon._stage_usage_records (run_id");
-	for (int i = 0; i < n; ++i)
-		appendStringInfo(&sql, ", %s", kUsageCols[i].name);
-	appendStringInfoString(&sql, ") SELECT $1");
-	for (int i = 0; i < n; ++i) {
-		appendStringInfoString(&sql, ", ");
-		AppendCell(&sql, UsageCast(i), i);
-	}
-	appendStringInfoString(&sql, " FROM u WHERE u.account_id IS NULL ORDER BY u.ord");
+	appendStringInfoString(&sql, "INSERT INTO billrecon.usage_records AS t (integration_id");
+	for (int i = 0; i < kUsageLiveCount; ++i)
+		appendStringInfo(&sql, ", %s", UsageLiveName(i));
+	// unnest in the target list (ProjectSet) streams the rows; in FROM it
+	// would first copy the page into a tuplestore. Equal lengths: zipped.
+	appendStringInfoString(&sql, ", first_seen_at, last_seen_at, removed_at, last_sync_run_id) SELECT $2");
+	for (int i = 0; i < kUsageLiveCount; ++i)
+		appendStringInfo(&sql, ", pg_catalog.unnest($%d)", i + 4);
+	appendStringInfoString(&sql, ", $3, $3, NULL::pg_catalog.timestamptz, $1");
+	appendStringInfoString(&sql, " ON CONFLICT (integration_id, external_id) DO UPDATE SET ");
+	for (int i = 1; i < kUsageLiveCount; ++i)
+		appendStringInfo(&sql, "%s = excluded.%s, ", UsageLiveName(i), UsageLiveName(i));
+	appendStringInfoString(&sql, "last_seen_at = excluded.last_seen_at, removed_at = NULL,"
+	                             " last_sync_run_id = excluded.last_sync_run_id"
+	                             " WHERE t.removed_at IS NOT NULL OR NOT pg_catalog.record_image_eq(ROW(");
+	for (int i = 1; i < kUsageLiveCount; ++i)
+		appendStringInfo(&sql, "%st.%s", i > 1 ? ", " : "", UsageLiveName(i));
+	appendStringInfoString(&sql, "), ROW(");
+	for (int i = 1; i < kUsageLiveCount; ++i)
+		appendStringInfo(&sql, "%sexcluded.%s", i > 1 ? ", " : "", UsageLiveName(i));
+	appendStringInfoString(&sql, "))");
 
-	Oid types[1 + 32];
+	Oid types[3 + kUsageLiveCount];
 	types[0] = INT8OID;
-	for (int i = 0; i < n; ++i)
-		types[i + 1] = TEXTARRAYOID;
-	SPIPlanPtr plan = SPI_prepare(sql.data, n + 1, types);
+	types[1] = INT4OID;
+	types[2] = TIMESTAMPTZOID;
+	for (int i = 0; i < kUsageLiveCount; ++i)
+		types[3 + i] = get_array_type(kUsageLive[i].type);
+	SPIPlanPtr plan = SPI_prepare(sql.data, 3 + kUsageLiveCount, types);
 	if (!plan)
 		CheckSpi(SPI_result, SPI_OK_INSERT, "preparing the usage upsert");
 	SPI_keepplan(plan);
 	pfree(sql.data);
 	g_usage_plan = plan;
 	return plan;
+}
+
+int Digits(const char *s, int n) {
+	int v = 0;
+	for (int i = 0; i < n; ++i) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	return v;
+}
+
+// The model's ISO UTC form, YYYY-MM-DDTHH:MM:SS[.ffffff]Z, without the
+// general date parser; false for anything else (the caller falls back to
+// timestamptz_in, which also gives the error for bad input).
+bool FastIsoUtc(const char *s, TimestampTz *out) {
+	size_t n = strlen(s);
+	if (n < 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' || s[n - 1] != 'Z')
+		return false;
+	struct pg_tm tm = {};
+	tm.tm_year = Digits(s, 4);
+	tm.tm_mon = Digits(s + 5, 2);
+	tm.tm_mday = Digits(s + 8, 2);
+	tm.tm_hour = Digits(s + 11, 2);
+	tm.tm_min = Digits(s + 14, 2);
+	tm.tm_sec = Digits(s + 17, 2);
+	if (tm.tm_year < 1 || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_hour < 0 || tm.tm_hour > 23 ||
+	    tm.tm_min < 0 || tm.tm_min > 59 || tm.tm_sec < 0 || tm.tm_sec > 59)
+		return false;
+	if (tm.tm_mday > day_tab[isleap(tm.tm_year)][tm.tm_mon - 1])
+		return false;
+	fsec_t fsec = 0;
+	size_t pos = 19;
+	if (s[pos] == '.') {
+		size_t digits = n - 1 - (pos + 1);
+		if (digits < 1 || digits > 6)
+			return false;
+		int frac = Digits(s + pos + 1, static_cast<int>(digits));
+		if (frac < 0)
+			return false;
+		for (size_t i = digits; i < 6; ++i)
+			frac *= 10;
+		fsec = frac;
+	} else if (pos != n - 1) {
+		return false;
+	}
+	return tm2timestamp(&tm, fsec, nullptr, out) == 0 && IS_VALID_TIMESTAMP(*out);
+}
+
+// Input function of each parameter element type, looked up once.
+struct TypeIn {
+	Oid type;
+	FmgrInfo fn;
+	Oid ioparam;
+	int16 len;
+	bool byval;
+	char align;
+};
+
+TypeIn *UsageTypeIn(Oid type) {
+	static TypeIn cache[8];
+	static int used = 0;
+	for (int i = 0; i < used; ++i)
+		if (cache[i].type == type)
+			return &cache[i];
+	TypeIn *t = &cache[used];
+	Oid infn;
+	getTypeInputInfo(type, &infn, &t->ioparam);
+	fmgr_info_cxt(infn, &t->fn, TopMemoryContext);
+	get_typlenbyvalalign(type, &t->len, &t->byval, &t->align);
+	t->type = type;
+	++used;
+	return t;
+}
+
+Datum TypedArray(const UsageColumn &col, int n, const int64 *account_ids, const char *const *cells, int stride) {
+	TypeIn *in = UsageTypeIn(col.type);
+	Datum *elems = static_cast<Datum *>(palloc(sizeof(Datum) * (n > 0 ? n : 1)));
+	bool *nulls = static_cast<bool *>(palloc(sizeof(bool) * (n > 0 ? n : 1)));
+	for (int i = 0; i < n; ++i) {
+		if (col.cell < 0) {
+			nulls[i] = false;
+			elems[i] = Int64GetDatum(account_ids[i]);
+			continue;
+		}
+		const char *v = cells[i * stride + col.cell];
+		nulls[i] = v == nullptr;
+		if (!v) {
+			elems[i] = (Datum)0;
+			continue;
+		}
+		TimestampTz ts;
+		switch (col.type) {
+		case TEXTOID:
+			elems[i] = CStringGetTextDatum(v);
+			break;
+		case BOOLOID:
+			if (strcmp(v, "true") == 0 || strcmp(v, "false") == 0)
+				elems[i] = BoolGetDatum(v[0] == 't');
+			else
+				elems[i] = InputFunctionCall(&in->fn, const_cast<char *>(v), in->ioparam, -1);
+			break;
+		case TIMESTAMPTZOID:
+			if (FastIsoUtc(v, &ts))
+				elems[i] = TimestampTzGetDatum(ts);
+			else
+				elems[i] = InputFunctionCall(&in->fn, const_cast<char *>(v), in->ioparam, -1);
+			break;
+		default:
+			elems[i] = InputFunctionCall(&in->fn, const_cast<char *>(v), in->ioparam, -1);
+			break;
+		}
+	}
+	int dims[1] = {n};
+	int lbs[1] = {1};
+	return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs, col.type, in->len, in->byval, in->align));
 }
 
 } // namespace
@@ -392,18 +500,62 @@ void StageBatch(int table, int64 run_id, int nrows, const char *const *cells) {
 	MemoryContextDelete(batch);
 }
 
-void UpsertUsageBatch(int64 run_id, int nrows, const char *const *cells) {
-	const int ncols = lengthof(kUsageCols);
+int64 UpsertUsagePage(int64 run_id, int32 integration_id, int nrows, const int64 *account_ids,
+                      const char *const *cells) {
+	const int stride = lengthof(kUsageCols);
 	MemoryContext batch = AllocSetContextCreate(CurrentMemoryContext, "billrecon usage batch", ALLOCSET_DEFAULT_SIZES);
 	MemoryContext old = MemoryContextSwitchTo(batch);
-	Datum args[1 + 32];
+	Datum args[3 + kUsageLiveCount];
 	args[0] = Int64GetDatum(run_id);
-	for (int c = 0; c < ncols; ++c)
-		args[c + 1] = TextArray(nrows, cells, ncols, c);
+	args[1] = Int32GetDatum(integration_id);
+	args[2] = TimestampTzGetDatum(GetCurrentTimestamp()); // clock_timestamp(), once per page
+	for (int c = 0; c < kUsageLiveCount; ++c)
+		args[3 + c] = TypedArray(kUsageLive[c], nrows, account_ids, cells, stride);
 	MemoryContextSwitchTo(old);
 	int rc = SPI_execute_plan(UsagePlan(), args, nullptr, false, 0);
 	CheckSpi(rc, SPI_OK_INSERT, "storing synced usage records");
+	int64 written = static_cast<int64>(SPI_processed);
 	MemoryContextDelete(batch);
+	return written;
+}
+
+bool SchemaStoresUsageDirectly() {
+	int rc = SPI_execute("SELECT pg_catalog.to_regprocedure('billrecon._apply_staged_accounts(bigint,timestamptz)')"
+	                     " IS NOT NULL",
+	                     true, 1);
+	CheckSpi(rc, SPI_OK_SELECT, "reading the billrecon schema version");
+	bool isnull;
+	Datum d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return !isnull && DatumGetBool(d);
+}
+
+AccountIds *LoadAccountIds(int64 run_id) {
+	Oid types[1] = {INT8OID};
+	Datum args[1] = {Int64GetDatum(run_id)};
+	// Not read-only: a fresh snapshot sees the accounts this sync just stored.
+	int rc = SPI_execute_with_args("SELECT r.integration_id, va.external_id, va.id FROM billrecon.sync_runs r"
+	                               " LEFT JOIN billrecon.vendor_accounts va"
+	                               "   ON va.integration_id OPERATOR(pg_catalog.=) r.integration_id"
+	                               " WHERE r.id OPERATOR(pg_catalog.=) $1",
+	                               1, types, args, nullptr, false, 0);
+	CheckSpi(rc, SPI_OK_SELECT, "reading the synced vendor accounts");
+	AccountIds *out = static_cast<AccountIds *>(SPI_palloc(sizeof(AccountIds)));
+	int n = static_cast<int>(SPI_processed);
+	out->integration_id = 0;
+	out->count = 0;
+	out->external_ids = static_cast<char **>(SPI_palloc(sizeof(char *) * (n + 1)));
+	out->ids = static_cast<int64 *>(SPI_palloc(sizeof(int64) * (n + 1)));
+	for (int i = 0; i < n; ++i) {
+		bool isnull;
+		out->integration_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		Datum id = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3, &isnull);
+		if (isnull)
+			continue; // no accounts yet: the LEFT JOIN's one row
+		out->external_ids[out->count] = CopyUpper(Value(i, 2));
+		out->ids[out->count] = DatumGetInt64(id);
+		++out->count;
+	}
+	return out;
 }
 
 void ApplyStagedAccounts(int64 run_id) {
@@ -413,20 +565,49 @@ void ApplyStagedAccounts(int64 run_id) {
 	CheckSpi(rc, SPI_OK_SELECT, "storing the synced vendor accounts");
 }
 
-bool UsageUpsertAvailable() {
-	int rc = SPI_execute("SELECT pg_catalog.to_regprocedure('billrecon._apply_staged_accounts(bigint,timestamptz)')"
-	                     " IS NOT NULL",
-	                     true, 1);
-	CheckSpi(rc, SPI_OK_SELECT, "reading the installed schema");
-	return strcmp(Value(0, 1), "t") == 0;
+// A text[] of n '\0'-ended strings laid end to end, built in place: no
+// Datum per element (a nightly full sync passes a million ids).
+Datum PackedTextArray(int64 n, const char *packed) {
+	Size bytes = 0;
+	const char *p = packed;
+	for (int64 i = 0; i < n; ++i) {
+		size_t len = strlen(p);
+		bytes += INTALIGN(VARHDRSZ + len);
+		p += len + 1;
+	}
+	Size header = ARR_OVERHEAD_NONULLS(1);
+	ArrayType *arr = static_cast<ArrayType *>(palloc0(header + bytes));
+	SET_VARSIZE(arr, header + bytes);
+	arr->ndim = 1;
+	arr->dataoffset = 0;
+	arr->elemtype = TEXTOID;
+	ARR_DIMS(arr)[0] = static_cast<int>(n);
+	ARR_LBOUND(arr)[0] = 1;
+	char *out = ARR_DATA_PTR(arr);
+	p = packed;
+	for (int64 i = 0; i < n; ++i) {
+		size_t len = strlen(p);
+		SET_VARSIZE(out, VARHDRSZ + len);
+		memcpy(VARDATA(out), p, len);
+		out += INTALIGN(VARHDRSZ + len);
+		p += len + 1;
+	}
+	return PointerGetDatum(arr);
 }
 
-void ApplyStaged(int64 run_id, bool full, ApplyResult *out) {
-	Oid types[2] = {INT8OID, BOOLOID};
-	Datum args[2] = {Int64GetDatum(run_id), BoolGetDatum(full)};
-	int rc = SPI_execute_with_args("SELECT skipped_agreements, skipped_line_items, skipped_usage_records"
-	                               "  FROM billrecon._apply_staged($1, $2)",
-	                               2, types, args, nullptr, false, 0);
+void ApplyStaged(int64 run_id, bool full, int64 nunchanged, const char *unchanged, ApplyResult *out) {
+	Oid types[3] = {INT8OID, BOOLOID, TEXTARRAYOID};
+	Datum args[3] = {Int64GetDatum(run_id), BoolGetDatum(full), (Datum)0};
+	// Without unchanged rows the two-argument call, which a 0.1.0 schema
+	// (library updated, ALTER EXTENSION not yet run) also has.
+	if (nunchanged > 0)
+		args[2] = PackedTextArray(nunchanged, unchanged);
+	int rc = SPI_execute_with_args(nunchanged > 0
+	                                   ? "SELECT skipped_agreements, skipped_line_items, skipped_usage_records"
+	                                     "  FROM billrecon._apply_staged($1, $2, $3)"
+	                                   : "SELECT skipped_agreements, skipped_line_items, skipped_usage_records"
+	                                     "  FROM billrecon._apply_staged($1, $2)",
+	                               nunchanged > 0 ? 3 : 2, types, args, nullptr, false, 0);
 	CheckSpi(rc, SPI_OK_SELECT, "applying the synced rows");
 	out->skipped_agreements = pg_strtoint64(Value(0, 1));
 	out->skipped_line_items = pg_strtoint64(Value(0, 2));

@@ -81,20 +81,36 @@ int StageColumns(int table);
 // unnest: one executor call per batch.
 void StageBatch(int table, int64 run_id, int nrows, const char *const *cells);
 
-// Stores one page of usage records (cells as for StageBatch(kStageUsage))
-// directly in billrecon.usage_records: an upsert of the rows whose vendor
-// account is stored, in one executor call; rows whose account is not (yet)
-// stored go to staging and are applied, or skipped, by ApplyStaged. The
-// sync's subtransaction keeps this atomic.
-void UpsertUsageBatch(int64 run_id, int nrows, const char *const *cells);
+// Whether this database's billrecon schema takes usage pages directly
+// (0.2.0 on: billrecon._apply_staged_accounts exists). Between a restart on
+// this library and ALTER EXTENSION billrecon UPDATE a 0.1.0 schema gets every
+// usage record through staging, as 0.1.0 did.
+bool SchemaStoresUsageDirectly();
+
+// The vendor accounts (stored or removed) of the run's integration, for the
+// sink's account lookup; integration_id is the run's integration.
+struct AccountIds {
+	int32 integration_id;
+	int count;
+	char **external_ids;
+	int64 *ids;
+};
+AccountIds *LoadAccountIds(int64 run_id);
+
+// Stores one page of usage records directly in billrecon.usage_records:
+// cells as for StageBatch(kStageUsage) (account_external_id unused),
+// account_ids[i] the stored vendor account of row i, no external id twice.
+// One executor call with typed arrays: new rows are inserted, stored rows
+// updated only when something but the sync bookkeeping changed. Returns the
+// rows written; the others were stored and unchanged and are left alone (the
+// caller passes their ids to ApplyStaged). The sync's subtransaction keeps
+// this atomic.
+int64 UpsertUsagePage(int64 run_id, int32 integration_id, int nrows, const int64 *account_ids,
+                      const char *const *cells);
 
 // Upserts the vendor accounts staged so far by the run into the live table
 // (billrecon._apply_staged_accounts), so that usage pages can find them.
 void ApplyStagedAccounts(int64 run_id);
-
-// Whether the installed schema stores usage page by page (0.2.0 and later:
-// billrecon._apply_staged_accounts exists).
-bool UsageUpsertAvailable();
 
 struct ApplyResult {
 	int64 skipped_agreements;
@@ -102,7 +118,10 @@ struct ApplyResult {
 	int64 skipped_usage;
 };
 // Moves the run's staged rows into the live tables (billrecon._apply_staged).
-void ApplyStaged(int64 run_id, bool full, ApplyResult *out);
+// unchanged: nunchanged external ids, each ended by '\0', of the usage
+// records stored directly by this run, among them all that UpsertUsagePage
+// found unchanged (a full sync must not mark those removed); 0 for none.
+void ApplyStaged(int64 run_id, bool full, int64 nunchanged, const char *unchanged, ApplyResult *out);
 
 // An internal subtransaction, as PL/pgSQL's exception blocks use.
 struct Subxact {

@@ -247,7 +247,7 @@ INSERT INTO role_matrix (kind, object, public, reader, operator, admin) VALUES
 
   -- Internal: called by the owner's code only (definer functions, triggers, views, the worker).
   ('function', '_acting_role()',                             '', '',     '',     ''),
-  ('function', '_apply_staged(bigint,boolean)',              '', '',     '',     ''),
+  ('function', '_apply_staged(bigint,boolean,text[])',       '', '',     '',     ''),
   ('function', '_apply_staged_accounts(bigint,timestamp with time zone)', '', '', '', ''),
   ('function', '_audit_row()',                               '', '',     '',     ''),
   ('function', '_encrypt_credentials_row()',                 '', '',     '',     ''),

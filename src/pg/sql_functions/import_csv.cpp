@@ -56,7 +56,8 @@ BILLRECON_FUNCTION(billrecon_import_usage_csv) {
 	PutInBatches(parsed.accounts, [&](const std::vector<model::VendorAccount> &b) { sink.PutVendorAccounts(b); });
 	PutInBatches(parsed.usage, [&](const std::vector<model::UsageRecord> &b) { sink.PutUsage(b); });
 	pg::ApplyResult applied;
-	CallPg(pg::ApplyStaged, static_cast<int64>(start.run_id), true, &applied);
+	CallPg(pg::ApplyStaged, static_cast<int64>(start.run_id), true, static_cast<int64>(sink.UnchangedUsageCount()),
+	       static_cast<const char *>(sink.UnchangedUsageIds().data()), &applied);
 
 	std::string note = "imported from CSV: " + std::to_string(parsed.usage.size()) + " usage row(s) of " +
 	                   std::to_string(parsed.accounts.size()) + " account(s)";

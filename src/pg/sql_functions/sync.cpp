@@ -72,7 +72,8 @@ Outcome SyncOne(const IntegrationRow &row, connectors::SyncMode mode) {
 		connectors::SyncOutcome result = runner->Run(request, sink);
 		bool full = result.effective_mode == connectors::SyncMode::kFull;
 		ApplyResult applied;
-		CallPg(ApplyStaged, static_cast<int64>(start.run_id), full, &applied);
+		CallPg(ApplyStaged, static_cast<int64>(start.run_id), full, static_cast<int64>(sink.UnchangedUsageCount()),
+		       static_cast<const char *>(sink.UnchangedUsageIds().data()), &applied);
 		CallPg(CommitSubxact, static_cast<const Subxact *>(&sx));
 		if (applied.skipped_agreements > 0)
 			sink.Warn(std::to_string(applied.skipped_agreements) +
