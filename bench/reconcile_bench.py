@@ -126,6 +126,8 @@ def main():
     ap.add_argument("--lines-per-client", type=int, default=10)
     ap.add_argument("--devices-per-client", type=int, default=200)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--keep", action="store_true",
+                    help="leave the database %s behind for EXPLAIN and profiling (dropped by default)" % DB)
     ap.add_argument("--right-per-10", type=int, default=9,
                     help="lines in 10 billed exactly what is counted (default 9: one line in ten is a discrepancy)")
     args = ap.parse_args()
@@ -170,8 +172,11 @@ def main():
                  "met" if ratio <= 1.5 and statistics.median(rec_t) < 1 else "NOT met (see docs/performance.md)"))
         conn.close()
     finally:
-        with admin.cursor() as cur:
-            cur.execute("DROP DATABASE IF EXISTS %s WITH (FORCE)" % DB)
+        if args.keep:
+            print("database %s kept (--keep)" % DB)
+        else:
+            with admin.cursor() as cur:
+                cur.execute("DROP DATABASE IF EXISTS %s WITH (FORCE)" % DB)
         admin.close()
 
 

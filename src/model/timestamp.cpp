@@ -121,7 +121,7 @@ std::string NormalizeDate(std::string_view iso) {
 		Bad("date", iso);
 	if (iso.size() > 10)
 		NormalizeTimestamp(iso); // validate the rest too
-	char buf[16];
+	char buf[40]; // room for any int, so -O2 -Werror sees no truncation
 	std::snprintf(buf, sizeof buf, "%04d-%02d-%02d", y, m, d);
 	return buf;
 }

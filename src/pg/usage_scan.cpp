@@ -144,6 +144,19 @@ bool MatchesPattern(void *pattern, const char *value, int len) {
 	return r;
 }
 
+void AsciiMatches(char c, bool *matches) {
+	text *pattern = cstring_to_text_with_len(&c, 1);
+	matches[0] = false;
+	for (int x = 1; x < 128; ++x) {
+		char v = static_cast<char>(x);
+		text *value = cstring_to_text_with_len(&v, 1);
+		matches[x] = DatumGetBool(DirectFunctionCall2Coll(texticregexeq, DEFAULT_COLLATION_OID, PointerGetDatum(value),
+		                                                  PointerGetDatum(pattern)));
+		pfree(value);
+	}
+	pfree(pattern);
+}
+
 void PrepareCountTables() {
 	struct Table {
 		const char *name;

@@ -74,6 +74,9 @@ void EndUsageScan();
 // from MakePattern, kept for the scan.
 void *MakePattern(const char *pattern, int len);
 bool MatchesPattern(void *pattern, const char *value, int len);
+// Which ASCII characters x (1..127) match the one-character pattern c under
+// ~* (default collation): matches[x] = chr(x) ~* c.
+void AsciiMatches(char c, bool *matches /* [128] */);
 
 // Creates (once per session) or empties the temporary result tables:
 // pg_temp.billrecon_group_counts, billrecon_unaccounted_parts and

@@ -7,10 +7,13 @@
 // billrecon_unaccounted_parts, billrecon_client_seats) in three batch
 // inserts. Returns the number of usage records read.
 #include "model/error.hpp"
+#include "reconcile/literal_pattern.hpp"
 #include "reconcile/quantity.hpp"
 #include "reconcile/usage_counter.hpp"
 
+#include <bitset>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -86,7 +89,9 @@ long long Integer(const pg::CellRows *rows, int r, int c) {
 	return std::stoll(Text(rows, r, c));
 }
 
-// PostgreSQL's ~*, through the boundary.
+// PostgreSQL's ~*: plain-text patterns on ASCII values decided here with
+// the database's own case rules (reconcile/literal_pattern.hpp), everything
+// else by PostgreSQL's regex engine through the boundary.
 class PgPatterns : public reconcile::PatternMatcher {
 public:
 	int Add(std::string_view pattern) override {
@@ -95,17 +100,47 @@ public:
 			return it->second;
 		const char *data = pattern.empty() ? "" : pattern.data();
 		patterns_.push_back(CallPg(pg::MakePattern, data, static_cast<int>(pattern.size())));
+		reconcile::LiteralPattern literal;
+		if (reconcile::LiteralPattern::Parse(pattern, &literal)) {
+			for (char c : literal.DistinctChars())
+				literal.SetMatches(c, CaseClass(c));
+			literals_.emplace_back(std::move(literal));
+		} else {
+			literals_.emplace_back(std::nullopt);
+		}
 		ids_.emplace(std::string(pattern), static_cast<int>(patterns_.size()) - 1);
 		return static_cast<int>(patterns_.size()) - 1;
 	}
 	bool Matches(int id, std::string_view value) override {
+		const std::optional<reconcile::LiteralPattern> &literal = literals_[static_cast<std::size_t>(id)];
+		if (literal) {
+			reconcile::LiteralPattern::Result r = literal->Match(value);
+			if (r != reconcile::LiteralPattern::Result::kUndecided)
+				return r == reconcile::LiteralPattern::Result::kMatch;
+		}
 		const char *data = value.empty() ? "" : value.data();
-		return CallPg(pg::MatchesPattern, patterns_[id], data, static_cast<int>(value.size()));
+		return CallPg(pg::MatchesPattern, patterns_[static_cast<std::size_t>(id)], data, static_cast<int>(value.size()));
 	}
 
 private:
+	// The ASCII characters that match c case-insensitively in this database.
+	std::bitset<128> CaseClass(char c) {
+		auto it = classes_.find(c);
+		if (it != classes_.end())
+			return it->second;
+		bool matches[128];
+		CallPg(pg::AsciiMatches, c, static_cast<bool *>(matches));
+		std::bitset<128> set;
+		for (int x = 1; x < 128; ++x)
+			set[static_cast<std::size_t>(x)] = matches[x];
+		classes_.emplace(c, set);
+		return set;
+	}
+
 	std::vector<void *> patterns_;
+	std::vector<std::optional<reconcile::LiteralPattern>> literals_;
 	std::map<std::string, int> ids_;
+	std::map<char, std::bitset<128>> classes_;
 };
 
 struct GroupKey {
