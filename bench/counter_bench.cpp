@@ -2,13 +2,15 @@
 // usage_counter.cpp): the book of bench/reconcile_bench.py — --clients
 // clients (default 5,000), ten asset rules, --devices devices each (default
 // 200: 1,000,000 records) — streamed through reconcile::UsageCounter the way
-// billrecon._count_usage streams them, records of one account after another.
+// billrecon._count_usage streams them: in the vendor's order (by device, so
+// every client's records interleave), or with --by-account one account after
+// another.
 // Prints the time per record beside the reference of the same run: one plain
 // loop that reads every record and tests every rule of its client without
 // grouping, machines or unaccounted usage (the C++ twin of the plain join).
 // Never fails on time.
 //
-//   cmake --build build --target billrecon_counter_bench && build/billrecon_counter_bench [--clients N]
+//   cmake --build build --target billrecon_counter_bench && build/billrecon_counter_bench [--clients N] [--by-account]
 #include "reconcile/literal_pattern.hpp"
 #include "reconcile/quantity.hpp"
 #include "reconcile/usage_counter.hpp"
@@ -65,19 +67,25 @@ double Seconds(std::chrono::steady_clock::time_point a) {
 
 int main(int argc, char **argv) {
 	int clients = 5000, devices = 200;
-	for (int i = 1; i + 1 < argc; i += 2) {
-		if (std::strcmp(argv[i], "--clients") == 0)
-			clients = std::atoi(argv[i + 1]);
-		else if (std::strcmp(argv[i], "--devices") == 0)
-			devices = std::atoi(argv[i + 1]);
+	bool by_account = false;
+	for (int i = 1; i < argc; ++i) {
+		if (std::strcmp(argv[i], "--clients") == 0 && i + 1 < argc)
+			clients = std::atoi(argv[++i]);
+		else if (std::strcmp(argv[i], "--devices") == 0 && i + 1 < argc)
+			devices = std::atoi(argv[++i]);
+		else if (std::strcmp(argv[i], "--by-account") == 0)
+			by_account = true;
 	}
 	const char *classes[] = {"desktop", "desktop", "laptop", "server", "other"};
 	const char *oses[] = {"Windows 11 Pro", "Windows Server 2022", "macOS 14", "Ubuntu 22.04"};
 	std::vector<Device> book;
 	book.reserve(static_cast<std::size_t>(clients) * devices);
+	// Vendors list devices by id: the records of a client arrive interleaved
+	// with every other client's (--by-account: one account after another).
 	std::int64_t id = 0;
-	for (int c = 1; c <= clients; ++c)
-		for (int d = 1; d <= devices; ++d) {
+	for (int outer = 1; outer <= (by_account ? clients : devices); ++outer)
+		for (int inner = 1; inner <= (by_account ? devices : clients); ++inner) {
+			const int c = by_account ? outer : inner, d = by_account ? inner : outer;
 			Device x;
 			x.id = ++id;
 			x.account = c;
@@ -170,8 +178,13 @@ int main(int argc, char **argv) {
 			counter.AddCaptureLine(c, 2, r);
 		}
 	start = std::chrono::steady_clock::now();
-	for (const Device &x : book)
-		counter.Add(to_record(x));
+	std::vector<UsageRecord> batch; // batches of 10,000, as billrecon._count_usage fetches them
+	for (std::size_t i = 0; i < book.size(); i += 10000) {
+		batch.clear();
+		for (std::size_t j = i; j < book.size() && j < i + 10000; ++j)
+			batch.push_back(to_record(book[j]));
+		counter.Add(batch.data(), batch.size());
+	}
 	double streamed = Seconds(start);
 	CountResults results = counter.Finish();
 	double total = Seconds(start);

@@ -21,29 +21,23 @@ void CheckSpi(int rc, int expected, const char *what) {
 		                errhint("This is a bug in billrecon; please report it.")));
 }
 
-// The usage records of the mapped clients, with what the counting pass
-// needs computed by PostgreSQL once per record (case mapping with the
-// database's rules, display names, exclusions).
+// The usage records of the mapped clients as stored, with the display name
+// (_usage_display_name). Case mapping and exclusions are the counting pass's
+// (count_usage.cpp), record by record where they matter: computing them here
+// for every record was half the cost of the scan.
 const char *const kUsageQuery =
     "SELECT u.id, u.account_id, m.psa_company_id, u.integration_id, u.enabled, u.licensed, i.enabled,"
-    "       (u.integration_id, lower(coalesce(u.product, '')))"
-    "         IN (SELECT e.integration_id, lower(e.product) FROM billrecon.excluded_vendor_products e)"
-    "       OR (u.integration_id, lower(coalesce(u.product_name, '')))"
-    "         IN (SELECT e.integration_id, lower(e.product) FROM billrecon.excluded_vendor_products e),"
     "       u.kind, u.quantity::text, u.purchased_quantity::text, u.device_class, u.os_name, u.device_name,"
-    "       lower(u.device_name), u.product, u.product_name, upper(coalesce(u.product, '')),"
-    "       upper(coalesce(u.product_name, '')), lower(u.product_name), upper(u.serial_number),"
-    "       d.display_name, lower(d.display_name)"
+    "       u.product, u.product_name, u.serial_number,"
+    "       CASE WHEN u.kind = 'licence' THEN coalesce(k.display_name, u.product_name) ELSE u.product_name END"
     "  FROM billrecon.client_mappings m"
     "  JOIN billrecon.psa_companies c ON c.id = m.psa_company_id AND c.removed_at IS NULL"
     "  JOIN billrecon.vendor_accounts va ON va.id = m.vendor_account_id AND va.removed_at IS NULL"
     "  JOIN billrecon.integrations i ON i.id = va.integration_id"
     "  JOIN billrecon.usage_records u ON u.account_id = va.id AND u.removed_at IS NULL"
     "  LEFT JOIN billrecon.microsoft_skus k ON u.kind = 'licence' AND k.part_number = upper(u.product)"
-    "  CROSS JOIN LATERAL (SELECT CASE WHEN u.kind = 'licence' THEN coalesce(k.display_name, u.product_name)"
-    "                                  ELSE u.product_name END) d(display_name)"
     " WHERE $1::bigint IS NULL OR m.psa_company_id = $1";
-constexpr int kFixedColumns = 8; // id .. excluded, then the texts of UsageText
+constexpr int kFixedColumns = 7; // id .. integration enabled, then the texts of UsageText
 
 Portal g_portal = nullptr;
 MemoryContext g_batch_context = nullptr;
@@ -61,12 +55,9 @@ int8 Flag(Datum d, bool isnull) {
 
 } // namespace
 
-CellRows *QueryRunRows(const char *sql, int64 run_id, bool has_company, int64 company_id) {
-	Oid types[2] = {INT8OID, INT8OID};
-	Datum args[2] = {Int64GetDatum(run_id), Int64GetDatum(company_id)};
-	char nulls[2] = {' ', has_company ? ' ' : 'n'};
-	int rc = SPI_execute_with_args(sql, 2, types, args, nulls, true, 0);
-	CheckSpi(rc, SPI_OK_SELECT, "reading the run's rules");
+namespace {
+
+CellRows *TextRows() {
 	TupleDesc desc = SPI_tuptable->tupdesc;
 	CellRows *out = static_cast<CellRows *>(palloc(sizeof(CellRows)));
 	out->nrows = static_cast<int>(SPI_processed);
@@ -78,6 +69,32 @@ CellRows *QueryRunRows(const char *sql, int64 run_id, bool has_company, int64 co
 			out->cells[r * out->ncols + c] = Cell{v, v ? static_cast<int>(strlen(v)) : 0};
 		}
 	return out;
+}
+
+} // namespace
+
+CellRows *QueryRunRows(const char *sql, int64 run_id, bool has_company, int64 company_id) {
+	Oid types[2] = {INT8OID, INT8OID};
+	Datum args[2] = {Int64GetDatum(run_id), Int64GetDatum(company_id)};
+	char nulls[2] = {' ', has_company ? ' ' : 'n'};
+	int rc = SPI_execute_with_args(sql, 2, types, args, nulls, true, 0);
+	CheckSpi(rc, SPI_OK_SELECT, "reading the run's rules");
+	return TextRows();
+}
+
+CellRows *QueryWithTexts(const char *sql, int n, const char *const *texts) {
+	Datum *elems = static_cast<Datum *>(palloc(sizeof(Datum) * (n > 0 ? n : 1)));
+	for (int i = 0; i < n; ++i)
+		elems[i] = CStringGetTextDatum(texts[i]);
+	int dims[1] = {n};
+	int lbs[1] = {1};
+	Oid types[1] = {TEXTARRAYOID};
+	ArrayType *array = n > 0 ? construct_md_array(elems, nullptr, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT)
+	                         : construct_empty_array(TEXTOID);
+	Datum args[1] = {PointerGetDatum(array)};
+	int rc = SPI_execute_with_args(sql, 1, types, args, nullptr, true, 0);
+	CheckSpi(rc, SPI_OK_SELECT, "reading the run's rules");
+	return TextRows();
 }
 
 void BeginUsageScan(bool has_company, int64 company_id) {
@@ -113,7 +130,6 @@ UsageBatch *FetchUsageBatch(int max_rows) {
 		row.enabled = Flag(values[4], isnull[4]);
 		row.licensed = Flag(values[5], isnull[5]);
 		row.integration_enabled = !isnull[6] && DatumGetBool(values[6]);
-		row.excluded = !isnull[7] && DatumGetBool(values[7]);
 		for (int t = 0; t < kUtCount; ++t)
 			row.text[t] = TextCell(values[kFixedColumns + t], isnull[kFixedColumns + t]);
 	}
@@ -142,6 +158,38 @@ bool MatchesPattern(void *pattern, const char *value, int len) {
 	                                              PointerGetDatum(static_cast<text *>(pattern))));
 	pfree(v);
 	return r;
+}
+
+void CaseMap(bool upper, const char *p, int len, Cell *result) {
+	MemoryContext old = MemoryContextSwitchTo(g_batch_context != nullptr ? g_batch_context : CurrentMemoryContext);
+	text *in = cstring_to_text_with_len(p, len);
+	text *out = DatumGetTextPP(DirectFunctionCall1Coll(upper ? ::upper : ::lower, DEFAULT_COLLATION_OID,
+	                                                   PointerGetDatum(in)));
+	MemoryContextSwitchTo(old);
+	*result = Cell{VARDATA_ANY(out), static_cast<int>(VARSIZE_ANY_EXHDR(out))};
+}
+
+bool AsciiCaseIsPlain() {
+	char all[127];
+	for (int c = 1; c < 128; ++c)
+		all[c - 1] = static_cast<char>(c);
+	for (int i = 0; i < 2; ++i) {
+		const bool upper = i == 1;
+		Cell mapped;
+		CaseMap(upper, all, 127, &mapped);
+		if (mapped.len != 127)
+			return false;
+		for (int c = 1; c < 128; ++c) {
+			int want = c;
+			if (upper && c >= 'a' && c <= 'z')
+				want = c - 'a' + 'A';
+			if (!upper && c >= 'A' && c <= 'Z')
+				want = c - 'A' + 'a';
+			if (static_cast<unsigned char>(mapped.p[c - 1]) != want)
+				return false;
+		}
+	}
+	return true;
 }
 
 void AsciiMatches(char c, bool *matches) {
@@ -227,6 +275,10 @@ void InsertTextColumns(const char *sql, int ncols, int nrows, const char *const 
 	}
 	int rc = SPI_execute_with_args(sql, ncols, types, args, nullptr, false, 0);
 	CheckSpi(rc, SPI_OK_INSERT, "storing the counts");
+}
+
+void LogDebug(const char *message) {
+	elog(DEBUG1, "%s", message);
 }
 
 } // namespace billrecon::pg

@@ -27,7 +27,13 @@ struct CellRows {
 // for a full run) and returns its rows as text.
 CellRows *QueryRunRows(const char *sql, int64 run_id, bool has_company, int64 company_id);
 
-// One usage record as streamed (the query in usage_scan.cpp).
+// Runs a read-only query with $1 = the n texts as a text[] and returns its
+// rows as text.
+CellRows *QueryWithTexts(const char *sql, int n, const char *const *texts);
+
+// One usage record as streamed (the query in usage_scan.cpp): the stored
+// texts; lower() / upper() where the counting pass needs them come from
+// CaseMap (or an equal ASCII mapping, see AsciiCaseIsPlain).
 enum UsageText {
 	kUtKind,
 	kUtQuantity,
@@ -35,15 +41,10 @@ enum UsageText {
 	kUtDeviceClass,
 	kUtOsName,
 	kUtDeviceName,
-	kUtDeviceNameLower,
 	kUtProduct,
 	kUtProductName,
-	kUtProductUpper,
-	kUtProductNameUpper,
-	kUtProductNameLower,
-	kUtSerialUpper,
-	kUtDisplay,
-	kUtDisplayLower,
+	kUtSerial,
+	kUtDisplay, // _usage_display_name: the SKU's display name for licences
 	kUtCount
 };
 
@@ -55,7 +56,6 @@ struct UsageRow {
 	int8 enabled; // -1 null, 0 false, 1 true
 	int8 licensed;
 	bool integration_enabled;
-	bool excluded;
 	Cell text[kUtCount];
 };
 
@@ -74,6 +74,12 @@ void EndUsageScan();
 // from MakePattern, kept for the scan.
 void *MakePattern(const char *pattern, int len);
 bool MatchesPattern(void *pattern, const char *value, int len);
+// PostgreSQL's lower(text) or upper(text) under the database's collation;
+// the result lives until the next FetchUsageBatch / EndUsageScan.
+void CaseMap(bool upper, const char *p, int len, Cell *out);
+// Whether lower() and upper() map the ASCII characters as plain ASCII does
+// (no Turkish dotted I...): then ASCII texts may be mapped without asking.
+bool AsciiCaseIsPlain();
 // Which ASCII characters x (1..127) match the one-character pattern c under
 // ~* (default collation): matches[x] = chr(x) ~* c.
 void AsciiMatches(char c, bool *matches /* [128] */);
@@ -90,5 +96,8 @@ void AnalyzeCountTables();
 // INSERT ... SELECT FROM unnest($1 .. $n) with text[] parameters:
 // columns[c][r] is row r's cell of column c (nullptr for null).
 void InsertTextColumns(const char *sql, int ncols, int nrows, const char *const *const *columns);
+
+// A DEBUG1 message (the counting pass's timings).
+void LogDebug(const char *message);
 
 } // namespace billrecon::pg

@@ -175,9 +175,22 @@ struct UsageCounter::Impl {
 	struct Group {
 		std::int64_t id;
 		int rule;
+		std::uint32_t index; // dense, in order of AddGroup: MachineRef::group
 		Quantity quantity;
-		std::vector<std::uint32_t> serials; // asset: client serial ids of captured records
-		std::int64_t without_serial = 0;    // asset: captured records without a serial key
+		std::int64_t without_serial = 0; // asset: captured records without a serial key
+	};
+	// A machine an asset group captured: its serial key (kept once per record
+	// in serial_arena) and the key's hash. Appended in stream order — records
+	// of thousands of clients interleave, and a flat append touches no
+	// per-client structure — and counted per group in Finish.
+	struct MachineRef {
+		std::uint64_t hash;
+		std::uint32_t group;
+		std::uint32_t serial; // index into serials
+	};
+	struct SerialText {
+		std::size_t offset;
+		std::uint32_t length;
 	};
 	struct Slot {
 		std::vector<Group> groups; // inline: a record's groups are one contiguous block
@@ -189,7 +202,6 @@ struct UsageCounter::Impl {
 		bool has_serial;
 	};
 	struct Client {
-		std::unordered_map<std::string, std::uint32_t> serial_ids;
 		std::vector<std::string> line_names;
 		std::unordered_set<std::string> licence_names;
 		std::unordered_map<std::string, std::vector<std::int32_t>> captured_serials;
@@ -226,17 +238,128 @@ struct UsageCounter::Impl {
 	std::vector<bool> cached;
 	std::uint64_t record_no = 0;
 	std::unordered_map<SlotKey, Slot, SlotKeyHash> slots;
-	// The last record's client and slot: records arrive account by account
-	// in practice, so most lookups are the previous record's.
-	std::int64_t last_client_id = -1;
-	Client *last_client = nullptr;
-	SlotKey last_slot_key{-1, -1};
-	Slot *last_slot = nullptr;
 	std::unordered_map<std::int64_t, Client> clients;
+	// A record's client and slot, found in one probe of a small flat table
+	// (open addressing, a few thousand entries that stay in cache): vendors
+	// list records by their own ids, so a client's records interleave with
+	// every other client's and the previous record's client is rarely the
+	// next one's. The node maps above are touched once per client.
+	struct Place {
+		SlotKey key;
+		bool used = false;
+		Client *client = nullptr;
+		Slot *slot = nullptr; // nullptr: no line of the client counts this integration
+		// The slot's blocks, so that Prefetch needs no load of the slot itself.
+		Group *groups = nullptr;
+		std::size_t group_count = 0;
+		const int *capture_rules = nullptr;
+		std::size_t capture_count = 0;
+	};
+	std::vector<Place> places = std::vector<Place>(64);
+	std::size_t places_used = 0;
+
+	static std::size_t Spread(const SlotKey &key) {
+		return static_cast<std::size_t>((SlotKeyHash()(key) * 0x9E3779B97F4A7C15ULL) >> 29);
+	}
+	void ForgetPlaces() { // the slots changed (setup): look them up again
+		places.assign(64, Place());
+		places_used = 0;
+	}
+	Place &PlaceOf(std::int64_t client_id, std::int32_t integration_id) {
+		const SlotKey key{client_id, integration_id};
+		std::size_t mask = places.size() - 1;
+		std::size_t i = Spread(key) & mask;
+		while (places[i].used) {
+			if (places[i].key == key)
+				return places[i];
+			i = (i + 1) & mask;
+		}
+		if ((places_used + 1) * 2 > places.size()) { // keep it at most half full
+			std::vector<Place> old(places.size() * 2);
+			old.swap(places);
+			places_used = 0;
+			for (const Place &p : old)
+				if (p.used)
+					Insert(p);
+			return PlaceOf(client_id, integration_id);
+		}
+		Place p;
+		p.key = key;
+		p.used = true;
+		p.client = &clients[client_id];
+		auto it = slots.find(key);
+		p.slot = it == slots.end() ? nullptr : &it->second;
+		if (p.slot) {
+			p.groups = p.slot->groups.data();
+			p.group_count = p.slot->groups.size();
+			p.capture_rules = p.slot->capture_rules.data();
+			p.capture_count = p.slot->capture_rules.size();
+		}
+		return Insert(p);
+	}
+	Place &Insert(const Place &p) {
+		std::size_t mask = places.size() - 1;
+		std::size_t i = Spread(p.key) & mask;
+		while (places[i].used)
+			i = (i + 1) & mask;
+		places[i] = p;
+		++places_used;
+		return places[i];
+	}
 	std::unordered_set<std::int64_t> accounts_with_licences;
 	std::vector<Candidate> candidates;
 	std::vector<Memo> memos;
 	std::int64_t records = 0;
+	std::uint32_t group_count = 0;
+	std::vector<MachineRef> machine_refs;
+	std::string serial_arena;
+	std::vector<SerialText> serials;
+
+	std::string_view SerialAt(std::uint32_t i) const {
+		return std::string_view(serial_arena).substr(serials[i].offset, serials[i].length);
+	}
+
+	// FNV-1a: a spread for sorting; equal hashes are told apart by the text.
+	static std::uint64_t HashKey(std::string_view key) {
+		std::uint64_t h = 14695981039346656037ULL;
+		for (char c : key) {
+			h ^= static_cast<unsigned char>(c);
+			h *= 1099511628211ULL;
+		}
+		return h;
+	}
+
+	// Distinct machines per group (by index): the references bucketed by group
+	// (a counting sort), each bucket sorted by hash, then text.
+	std::vector<std::int64_t> DistinctMachines() {
+		std::vector<std::uint32_t> start(static_cast<std::size_t>(group_count) + 1, 0);
+		for (const MachineRef &m : machine_refs)
+			++start[m.group + 1];
+		for (std::size_t i = 1; i < start.size(); ++i)
+			start[i] += start[i - 1];
+		std::vector<MachineRef> sorted(machine_refs.size());
+		{
+			std::vector<std::uint32_t> next(start.begin(), start.end() - 1);
+			for (const MachineRef &m : machine_refs)
+				sorted[next[m.group]++] = m;
+		}
+		std::vector<MachineRef>().swap(machine_refs);
+		std::vector<std::int64_t> distinct(group_count, 0);
+		auto less = [this](const MachineRef &a, const MachineRef &b) {
+			if (a.hash != b.hash)
+				return a.hash < b.hash;
+			return a.serial != b.serial && SerialAt(a.serial) < SerialAt(b.serial);
+		};
+		for (std::uint32_t g = 0; g < group_count; ++g) {
+			auto first = sorted.begin() + start[g], last = sorted.begin() + start[g + 1];
+			std::sort(first, last, less);
+			for (auto it = first; it != last; ++it)
+				if (it == first || it[-1].hash != it->hash ||
+				    (it[-1].serial != it->serial && SerialAt(it[-1].serial) != SerialAt(it->serial)))
+					++distinct[g];
+		}
+		return distinct;
+	}
 
 	// memoize: false for values that rarely repeat (device names).
 	bool Match(int pattern, std::string_view value, bool memoize = true) {
@@ -299,14 +422,23 @@ struct UsageCounter::Impl {
 		return u.quantity;
 	}
 
+	// Asks the memory for what Add(u) will touch (its client's seats, its
+	// groups and capture rules) while earlier records are counted: in an
+	// interleaved stream each is elsewhere in memory.
+	void Prefetch(const UsageRecord &u) {
+		const Place &place = PlaceOf(u.client_id, u.integration_id);
+		__builtin_prefetch(&place.client->seats, 1);
+		for (std::size_t i = 0; i < place.group_count; i += 2) // 2 groups per cache line or more
+			__builtin_prefetch(place.groups + i, 1);
+		if (place.capture_count > 0)
+			__builtin_prefetch(place.capture_rules);
+	}
+
 	void Add(const UsageRecord &u) {
 		++records;
 		++record_no;
-		if (u.client_id != last_client_id) {
-			last_client = &clients[u.client_id];
-			last_client_id = u.client_id;
-		}
-		Client &c = *last_client;
+		const Place &place = PlaceOf(u.client_id, u.integration_id);
+		Client &c = *place.client;
 		if (u.kind == UsageKind::kLicence) {
 			if (u.has_display)
 				c.licence_names.emplace(u.display_lower);
@@ -343,17 +475,13 @@ struct UsageCounter::Impl {
 			has_serial = u.has_serial && SerialKey(u.serial_upper, &serial);
 			has_host = c.multi_system && u.has_device_name && HostKey(u.device_name, u.device_name_lower, &host);
 		}
-		std::int64_t serial_id = -1; // the client's id of the serial, looked up once
+		std::int64_t serial_ref = -1; // the serial's place in serials, stored once per record
+		std::uint64_t serial_hash = 0;
 
-		SlotKey key{u.client_id, u.integration_id};
-		if (!(key == last_slot_key)) {
-			auto it = slots.find(key);
-			last_slot = it == slots.end() ? nullptr : &it->second;
-			last_slot_key = key;
-		}
-		Slot *slot = last_slot;
+		Slot *slot = place.slot;
 		if (slot && !u.excluded) {
-			for (Group &g : slot->groups) {
+			for (Group *gp = place.groups, *end = place.groups + place.group_count; gp != end; ++gp) {
+				Group &g = *gp;
 				const Rule &r = rules[g.rule];
 				if (r.mode == RuleMode::kManual) {
 					g.quantity += CompareQuantity(u);
@@ -364,10 +492,13 @@ struct UsageCounter::Impl {
 				g.quantity += RuleQuantity(r, u);
 				if (r.mode == RuleMode::kAsset) {
 					if (has_serial) {
-						if (serial_id < 0)
-							serial_id = c.serial_ids.emplace(serial, static_cast<std::uint32_t>(c.serial_ids.size()))
-							                .first->second;
-						g.serials.push_back(static_cast<std::uint32_t>(serial_id));
+						if (serial_ref < 0) {
+							serial_ref = static_cast<std::int64_t>(serials.size());
+							serials.push_back(SerialText{serial_arena.size(), static_cast<std::uint32_t>(serial.size())});
+							serial_arena.append(serial);
+							serial_hash = HashKey(serial);
+						}
+						machine_refs.push_back(MachineRef{serial_hash, g.index, static_cast<std::uint32_t>(serial_ref)});
 					} else {
 						++g.without_serial;
 					}
@@ -377,8 +508,8 @@ struct UsageCounter::Impl {
 		bool captured = false;
 		if (slot) {
 			captured = slot->capture_all;
-			for (std::size_t i = 0; !captured && i < slot->capture_rules.size(); ++i)
-				captured = Captures(slot->capture_rules[i], u);
+			for (std::size_t i = 0; !captured && i < place.capture_count; ++i)
+				captured = Captures(place.capture_rules[i], u);
 		}
 		if (u.kind == UsageKind::kDevice && captured && c.multi_system) {
 			if (has_serial)
@@ -455,12 +586,10 @@ struct UsageCounter::Impl {
 	CountResults Finish() {
 		CountResults out;
 		out.records = records;
+		std::vector<std::int64_t> distinct = DistinctMachines();
 		for (auto &entry : slots)
-			for (Group &g : entry.second.groups) {
-			std::sort(g.serials.begin(), g.serials.end());
-			std::int64_t distinct = std::unique(g.serials.begin(), g.serials.end()) - g.serials.begin();
-			out.groups.push_back(GroupCount{g.id, g.quantity, distinct + g.without_serial});
-		}
+			for (Group &g : entry.second.groups)
+				out.groups.push_back(GroupCount{g.id, g.quantity, distinct[g.index] + g.without_serial});
 		using PartKey = std::tuple<std::int64_t, std::int32_t, int, std::string, bool, std::string, std::int64_t>;
 		std::map<PartKey, std::size_t> parts;
 		for (Candidate &k : candidates) {
@@ -505,10 +634,13 @@ int UsageCounter::AddRule(RuleMode mode, RuleFilter filter) {
 }
 
 void UsageCounter::AddGroup(std::int64_t group_id, std::int64_t client_id, std::int32_t integration_id, int rule) {
-	impl_->slots[SlotKey{client_id, integration_id}].groups.push_back(Impl::Group{group_id, rule, Quantity(), {}, 0});
+	impl_->ForgetPlaces();
+	impl_->slots[SlotKey{client_id, integration_id}].groups.push_back(
+	    Impl::Group{group_id, rule, impl_->group_count++, Quantity(), 0});
 }
 
 void UsageCounter::AddCaptureLine(std::int64_t client_id, std::int32_t integration_id, int rule) {
+	impl_->ForgetPlaces();
 	Impl::Slot &slot = impl_->slots[SlotKey{client_id, integration_id}];
 	if (impl_->rules[rule].mode == RuleMode::kCustomSql)
 		slot.capture_all = true;
@@ -526,6 +658,17 @@ void UsageCounter::AddMultiSystemClient(std::int64_t client_id) {
 
 void UsageCounter::Add(const UsageRecord &u) {
 	impl_->Add(u);
+}
+
+void UsageCounter::Add(const UsageRecord *records, std::size_t count) {
+	constexpr std::size_t kAhead = 6; // records in flight: enough to cover a miss to memory
+	for (std::size_t i = 0; i < count && i < kAhead; ++i)
+		impl_->Prefetch(records[i]);
+	for (std::size_t i = 0; i < count; ++i) {
+		if (i + kAhead < count)
+			impl_->Prefetch(records[i + kAhead]);
+		impl_->Add(records[i]);
+	}
 }
 
 CountResults UsageCounter::Finish() {

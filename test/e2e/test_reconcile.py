@@ -195,6 +195,39 @@ class ReconcileProperties(PushChanges, KindTestCase):
                              "AND row_kind = 'line' ORDER BY id LIMIT 1", (run,))
         assert_counting_matches_sql(self, self.scalar("SELECT billrecon.reconcile(current_date, %s)", (client,)))
 
+    def test_plain_patterns_and_non_ascii_values_count_as_the_sql_definition(self):
+        """Plain-text patterns (^kiosk, windows server, -lt$) are decided by the
+        counting pass without the regex engine for ASCII values, with the
+        database's case classes, and by PostgreSQL's engine otherwise; case
+        mapping of serials and names likewise: the same numbers as ~*, upper()
+        and lower() in SQL, whatever the letters."""
+        self.prepare()
+        rules = [r["id"] for r in self.q("SELECT id FROM billrecon.service_rules WHERE mode = 'asset' ORDER BY id")]
+        self.assertGreaterEqual(len(rules), 2)
+        for rule, filters in zip(rules, ('{"device_name": "^kiosk"}', '{"os_name": "windows server"}',
+                                         '{"device_name": "-lt$", "device_class": ["laptop", "desktop"]}')):
+            self.execute("UPDATE billrecon.service_rules SET filters = %s::jsonb WHERE id = %s", (filters, rule))
+        # Names in every case, with non-ASCII letters before, inside and after
+        # the pattern's text, and serials that upper() changes.
+        self.execute("""
+            UPDATE billrecon.usage_records
+               SET device_name = CASE id % 8 WHEN 0 THEN 'KIOSK-FRONT-DESK-' || id WHEN 1 THEN 'kİosk-' || id
+                                             WHEN 2 THEN 'Kiosk-Ünit-' || id WHEN 3 THEN 'Ärzte-kiosk-' || id
+                                             WHEN 4 THEN 'acme-branch-' || id || '-LT' WHEN 5 THEN 'acme-lt-' || id
+                                             WHEN 6 THEN 'lobby-kiosk-' || id ELSE 'Kiosk' END,
+                   os_name = CASE id % 4 WHEN 0 THEN 'Microsoft WINDOWS Server 2022' WHEN 1 THEN 'Windows Sérver'
+                                         WHEN 2 THEN 'windows server' ELSE os_name END,
+                   serial_number = CASE WHEN id % 5 = 0 THEN 'sn-' || (id / 2) WHEN id % 5 = 1 THEN 'SN-' || (id / 2)
+                                        WHEN id % 5 = 2 THEN 'sé-' || id ELSE serial_number END
+             WHERE kind = 'device'""")
+        run = self.scalar("SELECT billrecon.reconcile()")
+        groups, _ = assert_counting_matches_sql(self, run)
+        self.assertGreater(groups, 0)
+        kiosks = self.scalar("SELECT sum(counted_qty) FROM billrecon.reconcile_results WHERE run_id = %s "
+                             "AND rule_id = %s AND group_line_item_id IS NOT NULL AND counted_qty IS NOT NULL",
+                             (run, rules[0]))
+        self.assertGreater(kiosks or 0, 0, "some devices are kiosks")
+
     def test_reconciling_unchanged_data_again_gives_the_same_results(self):
         first = self.prepare()
         second = self.scalar("SELECT billrecon.reconcile()")

@@ -11,11 +11,18 @@
 #include "reconcile/quantity.hpp"
 #include "reconcile/usage_counter.hpp"
 
+#include <algorithm>
 #include <bitset>
+#include <charconv>
+#include <cstdio>
+#include <chrono>
+#include <deque>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 #include "pg/boundary.hpp"
@@ -28,23 +35,30 @@ namespace {
 
 constexpr int kBatchRows = 10000;
 
-// The run's rows are in reconcile()'s working table, pg_temp.billrecon_run_rows.
-// The run's distinct rules: reconciled groups, and lines whose rule captures
-// usage (what they capture is not unaccounted).
+// The run's rows are in reconcile()'s working table, pg_temp.billrecon_run_rows:
+// its lines are read once (kRunLines), and each distinct rule of the run once
+// (kRuleKeys, then the filters of each distinct mode and filters, $1 = the
+// keys "mode filters" as text[]).
+const char *const kRunLines =
+    "SELECT x.psa_company_id::text, x.rule_id::text, x.integration_id::text, x.state,"
+    "       lower(coalesce(x.product_name, ''))"
+    "  FROM pg_temp.billrecon_run_rows x WHERE x.run_id = $1 AND x.row_kind = 'line'";
+const char *const kRuleKeys =
+    "SELECT s.rule_id::text, s.mode || ' ' || coalesce(s.filters, '{}')::text"
+    "  FROM (SELECT DISTINCT ON (x.rule_id) x.rule_id, x.mode, x.filters FROM pg_temp.billrecon_run_rows x"
+    "         WHERE x.run_id = $1 AND x.row_kind = 'line' AND x.rule_id IS NOT NULL ORDER BY x.rule_id) s";
 const char *const kRuleSet =
-    "WITH r AS ("
-    "  SELECT DISTINCT x.mode, coalesce(x.filters, '{}') AS filters FROM pg_temp.billrecon_run_rows x"
-    "   WHERE x.run_id = $1 AND x.row_kind = 'line' AND x.mode IS NOT NULL AND x.integration_id IS NOT NULL"
-    "     AND x.state IN ('reconciled', 'ignored', 'custom_sql', 'unmapped'))";
+    "WITH r AS (SELECT k AS key, split_part(k, ' ', 1) AS mode, substr(k, strpos(k, ' ') + 1)::jsonb AS filters"
+    "             FROM unnest($1::text[]) k)";
 const std::string kRules = std::string(kRuleSet) +
-                           " SELECT r.mode || ' ' || r.filters::text, r.mode, f.device_classes IS NOT NULL,"
+                           " SELECT r.key, r.mode, f.device_classes IS NOT NULL,"
                            "        f.os_pattern, f.name_pattern, f.skus IS NOT NULL, f.products_pattern,"
                            "        f.users = 'enabled', f.count_purchased"
                            "   FROM r CROSS JOIN LATERAL billrecon._rule_filter(r.filters) f";
 // jsonb's ? operator: string elements of an array, keys of an object, a string itself.
 const std::string kRuleClasses =
     std::string(kRuleSet) +
-    " SELECT r.mode || ' ' || r.filters::text, c.v"
+    " SELECT r.key, c.v"
     "   FROM r CROSS JOIN LATERAL billrecon._rule_filter(r.filters) f"
     "   CROSS JOIN LATERAL ("
     "     SELECT e #>> '{}' FROM jsonb_array_elements(CASE WHEN jsonb_typeof(f.device_classes) = 'array'"
@@ -54,28 +68,16 @@ const std::string kRuleClasses =
     "                                                    THEN f.device_classes ELSE '{}' END) k"
     "     UNION ALL SELECT f.device_classes #>> '{}' WHERE jsonb_typeof(f.device_classes) = 'string') c(v)";
 const std::string kRuleSkus = std::string(kRuleSet) +
-                              " SELECT r.mode || ' ' || r.filters::text, s"
+                              " SELECT r.key, s"
                               "   FROM r CROSS JOIN LATERAL billrecon._rule_filter(r.filters) f"
                               "   CROSS JOIN LATERAL unnest(f.skus) s WHERE s IS NOT NULL";
-const char *const kGroups =
-    "SELECT DISTINCT x.psa_company_id::text, x.rule_id::text, x.integration_id::text,"
-    "       x.mode || ' ' || coalesce(x.filters, '{}')::text"
-    "  FROM pg_temp.billrecon_run_rows x WHERE x.run_id = $1 AND x.state = 'reconciled'";
-const char *const kCaptureLines =
-    "SELECT DISTINCT x.psa_company_id::text, x.integration_id::text, x.mode || ' ' || coalesce(x.filters, '{}')::text"
-    "  FROM pg_temp.billrecon_run_rows x"
-    " WHERE x.run_id = $1 AND x.row_kind = 'line' AND x.mode IS NOT NULL AND x.integration_id IS NOT NULL"
-    "   AND x.state IN ('reconciled', 'ignored', 'custom_sql', 'unmapped')";
 const char *const kMultiSystemClients =
     "SELECT m.psa_company_id::text FROM billrecon.client_mappings m"
     "  JOIN billrecon.vendor_accounts va ON va.id = m.vendor_account_id AND va.removed_at IS NULL"
     " WHERE $2::bigint IS NULL OR m.psa_company_id = $2"
     " GROUP BY m.psa_company_id HAVING count(DISTINCT va.integration_id) > 1";
-const char *const kLineNames =
-    "SELECT DISTINCT x.psa_company_id::text, lower(coalesce(x.product_name, ''))"
-    "  FROM pg_temp.billrecon_run_rows x"
-    " WHERE x.run_id = $1 AND x.row_kind = 'line' AND x.state IN ('reconciled', 'ignored', 'custom_sql', 'unmapped')";
-
+const char *const kExcluded =
+    "SELECT e.integration_id::text, lower(e.product) FROM billrecon.excluded_vendor_products e";
 std::string_view View(const pg::Cell &c) {
 	return c.p ? std::string_view(c.p, static_cast<std::size_t>(c.len)) : std::string_view();
 }
@@ -144,14 +146,44 @@ private:
 };
 
 struct GroupKey {
-	std::string company, rule, integration;
+	std::int64_t company, rule;
+	std::int32_t integration;
+	bool operator<(const GroupKey &o) const {
+		return std::tie(company, rule, integration) < std::tie(o.company, o.rule, o.integration);
+	}
+	bool operator==(const GroupKey &o) const {
+		return company == o.company && rule == o.rule && integration == o.integration;
+	}
 };
 
-std::map<std::string, int> LoadRules(reconcile::UsageCounter *counter, PgPatterns *patterns, int64 run_id,
-                                     bool has_company, int64 company) {
+// A bigint or integer of the run's rows (as text; never null where read).
+std::int64_t Id(const pg::CellRows *rows, int r, int c) {
+	const pg::Cell &cell = rows->cells[r * rows->ncols + c];
+	std::int64_t v = 0;
+	auto res = std::from_chars(cell.p, cell.p + cell.len, v);
+	if (res.ec != std::errc() || res.ptr != cell.p + cell.len)
+		throw Error(sqlstate::kInternal, "reconcile: an id of the run's rows is not a number",
+		            "Value \"" + std::string(View(cell)) + "\".", "This is a bug in billrecon; please report it.");
+	return v;
+}
+
+template <typename T>
+void SortUnique(std::vector<T> *v) {
+	std::sort(v->begin(), v->end());
+	v->erase(std::unique(v->begin(), v->end()), v->end());
+}
+
+// The run's distinct rules (keys "mode filters"), unpacked and registered.
+std::map<std::string, int> LoadRules(reconcile::UsageCounter *counter, PgPatterns *patterns,
+                                     const std::set<std::string> &keys) {
+	std::vector<const char *> items;
+	for (const std::string &k : keys)
+		items.push_back(k.c_str());
+	const int n = static_cast<int>(items.size());
+	const char *const *list = items.data();
 	std::map<std::string, reconcile::RuleFilter> filters;
 	std::map<std::string, reconcile::RuleMode> modes;
-	const pg::CellRows *rows = CallPg(pg::QueryRunRows, kRules.c_str(), run_id, has_company, company);
+	const pg::CellRows *rows = CallPg(pg::QueryWithTexts, kRules.c_str(), n, list);
 	for (int r = 0; r < rows->nrows; ++r) {
 		reconcile::RuleFilter f;
 		f.has_classes = Text(rows, r, 2) == "t";
@@ -167,11 +199,11 @@ std::map<std::string, int> LoadRules(reconcile::UsageCounter *counter, PgPattern
 		filters[Text(rows, r, 0)] = f;
 		modes[Text(rows, r, 0)] = reconcile::ParseRuleMode(Text(rows, r, 1));
 	}
-	rows = CallPg(pg::QueryRunRows, kRuleClasses.c_str(), run_id, has_company, company);
+	rows = CallPg(pg::QueryWithTexts, kRuleClasses.c_str(), n, list);
 	for (int r = 0; r < rows->nrows; ++r)
 		if (!IsNull(rows, r, 1))
 			filters[Text(rows, r, 0)].classes.push_back(Text(rows, r, 1));
-	rows = CallPg(pg::QueryRunRows, kRuleSkus.c_str(), run_id, has_company, company);
+	rows = CallPg(pg::QueryWithTexts, kRuleSkus.c_str(), n, list);
 	for (int r = 0; r < rows->nrows; ++r)
 		filters[Text(rows, r, 0)].skus.push_back(Text(rows, r, 1));
 	std::map<std::string, int> index;
@@ -188,7 +220,74 @@ int RuleIndex(const std::map<std::string, int> &rules, const std::string &key) {
 	return it->second;
 }
 
-reconcile::UsageRecord ToRecord(const pg::UsageRow &row) {
+// lower() and upper() as PostgreSQL computes them under the database's
+// collation: ASCII texts mapped here when the database maps ASCII plainly
+// (pg::AsciiCaseIsPlain: not under a Turkish collation, say), anything else
+// asked of PostgreSQL. Results live until Clear (one batch).
+class TextCase {
+public:
+	explicit TextCase(bool ascii_plain) : ascii_plain_(ascii_plain) {
+	}
+	std::string_view Lower(std::string_view s) {
+		return Map(false, s);
+	}
+	std::string_view Upper(std::string_view s) {
+		return Map(true, s);
+	}
+	void Clear() {
+		storage_.clear();
+	}
+
+private:
+	std::string_view Map(bool upper, std::string_view s) {
+		if (ascii_plain_) {
+			bool ascii = true, changes = false;
+			for (char c : s) {
+				auto u = static_cast<unsigned char>(c);
+				ascii = ascii && u < 0x80;
+				changes = changes || (upper ? (c >= 'a' && c <= 'z') : (c >= 'A' && c <= 'Z'));
+			}
+			if (ascii && !changes)
+				return s;
+			if (ascii) {
+				std::string &out = storage_.emplace_back(s);
+				for (char &c : out)
+					if (upper && c >= 'a' && c <= 'z')
+						c = static_cast<char>(c - 'a' + 'A');
+					else if (!upper && c >= 'A' && c <= 'Z')
+						c = static_cast<char>(c - 'A' + 'a');
+				return out;
+			}
+		}
+		pg::Cell c{nullptr, 0};
+		CallPg(pg::CaseMap, upper, s.empty() ? "" : s.data(), static_cast<int>(s.size()), &c);
+		return View(c);
+	}
+
+	bool ascii_plain_;
+	std::deque<std::string> storage_; // stable addresses: records hold views
+};
+
+// Excluded vendor products (billrecon._usage_excluded): lower(product) per integration.
+class Exclusions {
+public:
+	void Add(std::int32_t integration, std::string product_lower) {
+		integrations_.insert(integration);
+		products_.emplace(integration, std::move(product_lower));
+	}
+	bool Any(std::int32_t integration) const {
+		return integrations_.count(integration) > 0;
+	}
+	bool Contains(std::int32_t integration, std::string_view product_lower) const {
+		return products_.count({integration, std::string(product_lower)}) > 0;
+	}
+
+private:
+	std::set<std::int32_t> integrations_;
+	std::set<std::pair<std::int32_t, std::string>> products_;
+};
+
+reconcile::UsageRecord ToRecord(const pg::UsageRow &row, TextCase *text_case, const Exclusions &exclusions) {
 	reconcile::UsageRecord u;
 	u.id = row.id;
 	u.account_id = row.account_id;
@@ -211,16 +310,34 @@ reconcile::UsageRecord ToRecord(const pg::UsageRow &row) {
 	opt(pg::kUtDeviceClass, &u.has_device_class, &u.device_class);
 	opt(pg::kUtOsName, &u.has_os_name, &u.os_name);
 	opt(pg::kUtDeviceName, &u.has_device_name, &u.device_name);
-	u.device_name_lower = View(row.text[pg::kUtDeviceNameLower]);
 	opt(pg::kUtProduct, &u.has_product, &u.product);
 	opt(pg::kUtProductName, &u.has_product_name, &u.product_name);
-	u.product_upper = View(row.text[pg::kUtProductUpper]);
-	u.product_name_upper = View(row.text[pg::kUtProductNameUpper]);
-	u.product_name_lower = View(row.text[pg::kUtProductNameLower]);
-	opt(pg::kUtSerialUpper, &u.has_serial, &u.serial_upper);
+	opt(pg::kUtSerial, &u.has_serial, &u.serial_upper);
 	opt(pg::kUtDisplay, &u.has_display, &u.display_name);
-	u.display_lower = View(row.text[pg::kUtDisplayLower]);
-	u.excluded = row.excluded;
+	// The mapped texts, only for the kinds that read them (usage_counter.cpp).
+	switch (u.kind) {
+	case reconcile::UsageKind::kDevice:
+		if (u.has_device_name)
+			u.device_name_lower = text_case->Lower(u.device_name);
+		if (u.has_serial)
+			u.serial_upper = text_case->Upper(u.serial_upper);
+		break;
+	case reconcile::UsageKind::kLicence:
+		u.product_upper = text_case->Upper(u.product);             // upper(coalesce(product, ''))
+		u.product_name_upper = text_case->Upper(u.product_name);   // upper(coalesce(product_name, ''))
+		break;
+	case reconcile::UsageKind::kSubscription:
+		if (u.has_product_name)
+			u.product_name_lower = text_case->Lower(u.product_name);
+		break;
+	case reconcile::UsageKind::kUser:
+		break;
+	}
+	if (u.has_display && (u.kind == reconcile::UsageKind::kLicence || u.kind == reconcile::UsageKind::kSubscription))
+		u.display_lower = text_case->Lower(u.display_name);
+	u.excluded = exclusions.Any(u.integration_id) &&
+	             (exclusions.Contains(u.integration_id, text_case->Lower(u.product)) ||
+	              exclusions.Contains(u.integration_id, text_case->Lower(u.product_name)));
 	u.integration_enabled = row.integration_enabled;
 	return u;
 }
@@ -268,49 +385,107 @@ BILLRECON_FUNCTION(billrecon_count_usage) {
 	bool has_company = !PG_ARGISNULL(1);
 	int64 company = has_company ? PG_GETARG_INT64(1) : 0;
 
+	// Where the time goes, for DEBUG1 (SET client_min_messages = debug1).
+	using Clock = std::chrono::steady_clock;
+	auto ms = [](Clock::time_point a, Clock::time_point b) {
+		return std::chrono::duration<double, std::milli>(b - a).count();
+	};
+	const Clock::time_point started = Clock::now();
+	double fetching = 0, converting = 0, counting = 0;
 	CallPg(pg::SpiConnect);
 	PgPatterns patterns;
 	reconcile::UsageCounter counter(&patterns);
-	std::map<std::string, int> rules = LoadRules(&counter, &patterns, run_id, has_company, company);
 
-	std::vector<GroupKey> groups;
-	const pg::CellRows *rows = CallPg(pg::QueryRunRows, kGroups, run_id, has_company, company);
+	// The run's rules: each rule id's key "mode filters" (rules of equal mode
+	// and filters are one rule to the counter).
+	std::map<std::int64_t, std::string> rule_keys; // rule id -> key
+	const pg::CellRows *rows = CallPg(pg::QueryRunRows, kRuleKeys, run_id, has_company, company);
+	for (int r = 0; r < rows->nrows; ++r)
+		rule_keys[Id(rows, r, 0)] = Text(rows, r, 1);
+	// The run's lines: reconciled groups (client x rule x integration); lines
+	// whose rule captures usage — reconciled, ignored, custom_sql and
+	// unmapped ones (what they capture is not unaccounted); the product
+	// names of those lines (usage billed by name).
+	std::vector<GroupKey> groups, captures;
+	std::vector<std::pair<std::int64_t, std::string>> line_names;
+	rows = CallPg(pg::QueryRunRows, kRunLines, run_id, has_company, company);
 	for (int r = 0; r < rows->nrows; ++r) {
-		counter.AddGroup(static_cast<int64>(groups.size()), Integer(rows, r, 0), static_cast<int32>(Integer(rows, r, 2)),
-		                 RuleIndex(rules, Text(rows, r, 3)));
-		groups.push_back(GroupKey{Text(rows, r, 0), Text(rows, r, 1), Text(rows, r, 2)});
+		const std::string_view state = View(rows->cells[r * rows->ncols + 3]);
+		if (state != "reconciled" && state != "ignored" && state != "custom_sql" && state != "unmapped")
+			continue;
+		const std::int64_t client = Id(rows, r, 0);
+		line_names.emplace_back(client, Text(rows, r, 4));
+		if (IsNull(rows, r, 1) || IsNull(rows, r, 2))
+			continue;
+		GroupKey key{client, Id(rows, r, 1), static_cast<std::int32_t>(Id(rows, r, 2))};
+		captures.push_back(key);
+		if (state == "reconciled")
+			groups.push_back(key);
 	}
-	rows = CallPg(pg::QueryRunRows, kCaptureLines, run_id, has_company, company);
-	for (int r = 0; r < rows->nrows; ++r)
-		counter.AddCaptureLine(Integer(rows, r, 0), static_cast<int32>(Integer(rows, r, 1)),
-		                       RuleIndex(rules, Text(rows, r, 2)));
-	rows = CallPg(pg::QueryRunRows, kLineNames, run_id, has_company, company);
-	for (int r = 0; r < rows->nrows; ++r)
-		counter.AddLineName(Integer(rows, r, 0), Text(rows, r, 1));
+	SortUnique(&groups);
+	SortUnique(&captures);
+	SortUnique(&line_names);
+	std::set<std::string> used_rules;
+	auto rule_key = [&rule_keys](std::int64_t rule) -> const std::string & {
+		auto it = rule_keys.find(rule);
+		if (it == rule_keys.end())
+			throw Error(sqlstate::kInternal, "reconcile: a line's rule is missing from the run's rule set",
+			            "Rule " + std::to_string(rule) + ".", "This is a bug in billrecon; please report it.");
+		return it->second;
+	};
+	for (const GroupKey &k : captures)
+		used_rules.insert(rule_key(k.rule));
+	std::map<std::string, int> rules = LoadRules(&counter, &patterns, used_rules);
+	for (std::size_t i = 0; i < groups.size(); ++i)
+		counter.AddGroup(static_cast<int64>(i), groups[i].company, groups[i].integration,
+		                 RuleIndex(rules, rule_key(groups[i].rule)));
+	for (const GroupKey &k : captures) // one per client, integration and distinct rule: AddCaptureLine dedups
+		counter.AddCaptureLine(k.company, k.integration, RuleIndex(rules, rule_key(k.rule)));
+	for (const auto &[client, name] : line_names)
+		counter.AddLineName(client, name);
 
 	rows = CallPg(pg::QueryRunRows, kMultiSystemClients, run_id, has_company, company);
 	for (int r = 0; r < rows->nrows; ++r)
 		counter.AddMultiSystemClient(Integer(rows, r, 0));
 
+	const Clock::time_point scan_started = Clock::now();
+	Exclusions exclusions;
+	rows = CallPg(pg::QueryRunRows, kExcluded, run_id, has_company, company);
+	for (int r = 0; r < rows->nrows; ++r)
+		exclusions.Add(static_cast<std::int32_t>(Integer(rows, r, 0)), Text(rows, r, 1));
+
 	CallPg(pg::BeginUsageScan, has_company, company);
+	TextCase text_case(CallPg(pg::AsciiCaseIsPlain));
 	for (;;) {
 		CallPg(pg::CheckInterrupts);
+		const Clock::time_point a = Clock::now();
 		const pg::UsageBatch *batch = CallPg(pg::FetchUsageBatch, kBatchRows);
+		const Clock::time_point b = Clock::now();
+		fetching += ms(a, b);
 		if (batch->nrows == 0)
 			break;
+		text_case.Clear();
+		std::vector<reconcile::UsageRecord> recs;
+		recs.reserve(batch->nrows);
 		for (int r = 0; r < batch->nrows; ++r)
-			counter.Add(ToRecord(batch->rows[r]));
+			recs.push_back(ToRecord(batch->rows[r], &text_case, exclusions));
+		const Clock::time_point c = Clock::now();
+		converting += ms(b, c);
+		counter.Add(recs.data(), recs.size());
+		counting += ms(c, Clock::now());
 	}
 	CallPg(pg::EndUsageScan);
+	const Clock::time_point scan_ended = Clock::now();
 	reconcile::CountResults results = counter.Finish();
+	const Clock::time_point finished = Clock::now();
 
 	CallPg(pg::PrepareCountTables);
 	Columns g(5);
 	for (const reconcile::GroupCount &c : results.groups) {
 		const GroupKey &k = groups[static_cast<std::size_t>(c.group_id)];
-		g.Add(0, k.company);
-		g.Add(1, k.rule);
-		g.Add(2, k.integration);
+		g.Add(0, std::to_string(k.company));
+		g.Add(1, std::to_string(k.rule));
+		g.Add(2, std::to_string(k.integration));
 		g.Add(3, c.quantity.ToString());
 		g.Add(4, std::to_string(c.machines));
 	}
@@ -347,6 +522,13 @@ BILLRECON_FUNCTION(billrecon_count_usage) {
 	         "   FROM unnest($1, $2, $3, $4, $5, $6) AS x(c, t, d, u, l, s)");
 	if (!has_company) // a run of one client is small enough for any plan
 		CallPg(pg::AnalyzeCountTables);
+	char timing[256];
+	snprintf(timing, sizeof timing,
+	              "billrecon: counting pass: %lld records; ms: run's rules %.0f, fetching %.0f, converting %.0f, "
+	              "counting %.0f, totals %.0f, writing %.0f",
+	              static_cast<long long>(results.records), ms(started, scan_started), fetching, converting, counting,
+	              ms(scan_ended, finished), ms(finished, Clock::now()));
+	CallPg(pg::LogDebug, static_cast<const char *>(timing));
 	CallPg(pg::SpiFinish);
 	PG_RETURN_INT64(results.records);
 }
