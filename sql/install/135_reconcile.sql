@@ -539,8 +539,12 @@ BEGIN
 
   PERFORM billrecon._explain_results(v_run);
 
-  -- The run's rows, complete, stored once.
-  INSERT INTO billrecon.reconcile_results SELECT * FROM pg_temp.billrecon_run_rows;
+  -- The run's rows, complete, stored once, client by client: the indexes
+  -- on the client and the line are then filled in key order (neighbouring
+  -- leaf pages, not one random page a row), and a client's rows of a run
+  -- sit together in the table.
+  INSERT INTO billrecon.reconcile_results
+  SELECT * FROM pg_temp.billrecon_run_rows x ORDER BY x.company_external_id, x.line_item_id, x.id;
   IF v_company IS NULL THEN   -- fresh statistics for the cards' joins and the reports
     ANALYZE billrecon.reconcile_results (run_id, row_kind, state, psa_company_id, line_item_id, integration_id);
   END IF;
@@ -549,7 +553,8 @@ BEGIN
          count(*) FILTER (WHERE billrecon._is_discrepancy(x.type, x.variance)),
          coalesce(sum(x.amount) FILTER (WHERE billrecon._is_discrepancy(x.type, x.variance)), 0)
     INTO v_lines, v_count, v_amount
-    FROM billrecon.reconcile_results x WHERE x.run_id = v_run;
+    FROM pg_temp.billrecon_run_rows x   -- (the rows just stored, without reading every run's)
+   WHERE x.run_id = v_run;
   UPDATE billrecon.reconcile_runs
      SET finished_at = clock_timestamp(), line_count = v_lines, discrepancy_count = v_count,
          discrepancy_amount = v_amount, notes = coalesce(v_notes, '{}')

@@ -5,7 +5,7 @@ CREATE TABLE billrecon.proposed_changes (
   id                    bigserial PRIMARY KEY,
   kind                  text NOT NULL CHECK (kind IN ('quantity', 'new_revenue', 'revert')),
   run_id                bigint REFERENCES billrecon.reconcile_runs (id) ON DELETE SET NULL,
-  last_run_id           bigint REFERENCES billrecon.reconcile_runs (id) ON DELETE SET NULL,
+  last_run_id           bigint,   -- (no foreign key: see billrecon._cascade_deleted_runs)
   result_id             bigint,
   psa_integration_id    integer REFERENCES billrecon.integrations (id) ON DELETE SET NULL,
   psa_company_id        bigint REFERENCES billrecon.psa_companies (id) ON DELETE SET NULL,

@@ -136,22 +136,35 @@ BEGIN
         AND p.current_qty = c.current_qty AND p.proposed_qty = c.proposed_qty
         AND p.card_key = c.card_key);
 
-  -- Refresh pending cards of the same line / product.
+  -- Refresh pending cards of the same line / product. A card whose numbers
+  -- changed (quantities, price, amounts, type, cycle or spot-check flags) is
+  -- rewritten, and audited. A card whose numbers are the same only records
+  -- that this run still found it (last_run_id, result_id, explanation,
+  -- updated_at): run bookkeeping, which the audit trigger does not watch, so
+  -- the unchanged cards of a large book cost no trigger call.
   UPDATE billrecon.proposed_changes p
-     SET last_run_id = v_run.id, result_id = c.result_id, type = c.type, current_qty = c.current_qty,
-         proposed_qty = c.proposed_qty, unit_price = c.unit_price,
-         amount = round((c.proposed_qty - c.current_qty) * c.unit_price, 2),
-         monthly_amount = billrecon.monthly_amount(round((c.proposed_qty - c.current_qty) * c.unit_price, 2),
-                            CASE WHEN c.billing_cycle IN ('quarterly', 'annual') THEN c.billing_cycle ELSE 'monthly' END),
-         billing_cycle = c.billing_cycle, explanation = c.explanation,
-         flags = CASE WHEN c.kind = 'new_revenue' THEN ARRAY['new_revenue']
-                      ELSE billrecon._spot_check_flags(c.current_qty, c.proposed_qty - c.current_qty) END,
-         updated_at = now()
+     SET last_run_id = v_run.id, result_id = n.result_id, type = n.type, current_qty = n.current_qty,
+         proposed_qty = n.proposed_qty, unit_price = n.unit_price, amount = n.amount,
+         monthly_amount = n.monthly_amount, billing_cycle = n.billing_cycle, explanation = n.explanation,
+         flags = n.flags, updated_at = now()
+    FROM (SELECT c.*, round((c.proposed_qty - c.current_qty) * c.unit_price, 2)::numeric(14, 2) AS amount,
+                 billrecon.monthly_amount(round((c.proposed_qty - c.current_qty) * c.unit_price, 2),
+                   CASE WHEN c.billing_cycle IN ('quarterly', 'annual') THEN c.billing_cycle ELSE 'monthly' END
+                 )::numeric(14, 2) AS monthly_amount,
+                 CASE WHEN c.kind = 'new_revenue' THEN ARRAY['new_revenue']
+                      ELSE billrecon._spot_check_flags(c.current_qty, c.proposed_qty - c.current_qty) END AS flags
+            FROM pg_temp.billrecon_card_candidates c) n
+   WHERE p.status = 'pending' AND p.kind = n.kind
+     AND p.card_key = n.card_key
+     AND (p.type, p.current_qty, p.proposed_qty, p.unit_price, p.amount, p.monthly_amount, p.billing_cycle, p.flags)
+         IS DISTINCT FROM (n.type, n.current_qty, n.proposed_qty, n.unit_price, n.amount, n.monthly_amount,
+                           n.billing_cycle, n.flags);
+  UPDATE billrecon.proposed_changes p
+     SET last_run_id = v_run.id, result_id = c.result_id, explanation = c.explanation, updated_at = now()
     FROM pg_temp.billrecon_card_candidates c
    WHERE p.status = 'pending' AND p.kind = c.kind
      AND p.card_key = c.card_key
-     AND (p.current_qty, p.proposed_qty, p.unit_price, p.last_run_id)
-         IS DISTINCT FROM (c.current_qty, c.proposed_qty, c.unit_price, v_run.id);
+     AND p.last_run_id IS DISTINCT FROM v_run.id;
   DELETE FROM pg_temp.billrecon_card_candidates c
    USING billrecon.proposed_changes p
    WHERE p.status = 'pending' AND p.kind = c.kind

@@ -744,8 +744,12 @@ BEGIN
 
   PERFORM billrecon._explain_results(v_run);
 
-  -- The run's rows, complete, stored once.
-  INSERT INTO billrecon.reconcile_results SELECT * FROM pg_temp.billrecon_run_rows;
+  -- The run's rows, complete, stored once, client by client: the indexes
+  -- on the client and the line are then filled in key order (neighbouring
+  -- leaf pages, not one random page a row), and a client's rows of a run
+  -- sit together in the table.
+  INSERT INTO billrecon.reconcile_results
+  SELECT * FROM pg_temp.billrecon_run_rows x ORDER BY x.company_external_id, x.line_item_id, x.id;
   IF v_company IS NULL THEN   -- fresh statistics for the cards' joins and the reports
     ANALYZE billrecon.reconcile_results (run_id, row_kind, state, psa_company_id, line_item_id, integration_id);
   END IF;
@@ -754,7 +758,8 @@ BEGIN
          count(*) FILTER (WHERE billrecon._is_discrepancy(x.type, x.variance)),
          coalesce(sum(x.amount) FILTER (WHERE billrecon._is_discrepancy(x.type, x.variance)), 0)
     INTO v_lines, v_count, v_amount
-    FROM billrecon.reconcile_results x WHERE x.run_id = v_run;
+    FROM pg_temp.billrecon_run_rows x   -- (the rows just stored, without reading every run's)
+   WHERE x.run_id = v_run;
   UPDATE billrecon.reconcile_runs
      SET finished_at = clock_timestamp(), line_count = v_lines, discrepancy_count = v_count,
          discrepancy_amount = v_amount, notes = coalesce(v_notes, '{}')
@@ -986,22 +991,35 @@ BEGIN
         AND p.current_qty = c.current_qty AND p.proposed_qty = c.proposed_qty
         AND p.card_key = c.card_key);
 
-  -- Refresh pending cards of the same line / product.
+  -- Refresh pending cards of the same line / product. A card whose numbers
+  -- changed (quantities, price, amounts, type, cycle or spot-check flags) is
+  -- rewritten, and audited. A card whose numbers are the same only records
+  -- that this run still found it (last_run_id, result_id, explanation,
+  -- updated_at): run bookkeeping, which the audit trigger does not watch, so
+  -- the unchanged cards of a large book cost no trigger call.
   UPDATE billrecon.proposed_changes p
-     SET last_run_id = v_run.id, result_id = c.result_id, type = c.type, current_qty = c.current_qty,
-         proposed_qty = c.proposed_qty, unit_price = c.unit_price,
-         amount = round((c.proposed_qty - c.current_qty) * c.unit_price, 2),
-         monthly_amount = billrecon.monthly_amount(round((c.proposed_qty - c.current_qty) * c.unit_price, 2),
-                            CASE WHEN c.billing_cycle IN ('quarterly', 'annual') THEN c.billing_cycle ELSE 'monthly' END),
-         billing_cycle = c.billing_cycle, explanation = c.explanation,
-         flags = CASE WHEN c.kind = 'new_revenue' THEN ARRAY['new_revenue']
-                      ELSE billrecon._spot_check_flags(c.current_qty, c.proposed_qty - c.current_qty) END,
-         updated_at = now()
+     SET last_run_id = v_run.id, result_id = n.result_id, type = n.type, current_qty = n.current_qty,
+         proposed_qty = n.proposed_qty, unit_price = n.unit_price, amount = n.amount,
+         monthly_amount = n.monthly_amount, billing_cycle = n.billing_cycle, explanation = n.explanation,
+         flags = n.flags, updated_at = now()
+    FROM (SELECT c.*, round((c.proposed_qty - c.current_qty) * c.unit_price, 2)::numeric(14, 2) AS amount,
+                 billrecon.monthly_amount(round((c.proposed_qty - c.current_qty) * c.unit_price, 2),
+                   CASE WHEN c.billing_cycle IN ('quarterly', 'annual') THEN c.billing_cycle ELSE 'monthly' END
+                 )::numeric(14, 2) AS monthly_amount,
+                 CASE WHEN c.kind = 'new_revenue' THEN ARRAY['new_revenue']
+                      ELSE billrecon._spot_check_flags(c.current_qty, c.proposed_qty - c.current_qty) END AS flags
+            FROM pg_temp.billrecon_card_candidates c) n
+   WHERE p.status = 'pending' AND p.kind = n.kind
+     AND p.card_key = n.card_key
+     AND (p.type, p.current_qty, p.proposed_qty, p.unit_price, p.amount, p.monthly_amount, p.billing_cycle, p.flags)
+         IS DISTINCT FROM (n.type, n.current_qty, n.proposed_qty, n.unit_price, n.amount, n.monthly_amount,
+                           n.billing_cycle, n.flags);
+  UPDATE billrecon.proposed_changes p
+     SET last_run_id = v_run.id, result_id = c.result_id, explanation = c.explanation, updated_at = now()
     FROM pg_temp.billrecon_card_candidates c
    WHERE p.status = 'pending' AND p.kind = c.kind
      AND p.card_key = c.card_key
-     AND (p.current_qty, p.proposed_qty, p.unit_price, p.last_run_id)
-         IS DISTINCT FROM (c.current_qty, c.proposed_qty, c.unit_price, v_run.id);
+     AND p.last_run_id IS DISTINCT FROM v_run.id;
   DELETE FROM pg_temp.billrecon_card_candidates c
    USING billrecon.proposed_changes p
    WHERE p.status = 'pending' AND p.kind = c.kind
@@ -1412,11 +1430,15 @@ BEGIN
      SET vendor_account_id = NULL
    WHERE x.vendor_account_id IN (SELECT va.id FROM billrecon.vendor_accounts va WHERE va.integration_id = OLD.id);
   UPDATE billrecon.reconcile_results x SET integration_id = NULL WHERE x.integration_id = OLD.id;
+  UPDATE billrecon.reconcile_run_clients x
+     SET psa_company_id = NULL
+   WHERE x.psa_company_id IN (SELECT c.id FROM billrecon.psa_companies c WHERE c.integration_id = OLD.id);
   RETURN OLD;
 END
 $det$;
 COMMENT ON FUNCTION billrecon._detach_reconcile_results() IS
-  'Internal trigger: when an integration is dropped, sets the ids reconcile results kept of its synced rows to null';
+  'Internal trigger: when an integration is dropped, sets the ids reconcile results (and run clients) kept of its '
+  'synced rows to null';
 CREATE TRIGGER detach_reconcile_results BEFORE DELETE ON billrecon.integrations
   FOR EACH ROW EXECUTE FUNCTION billrecon._detach_reconcile_results();
 REVOKE ALL ON FUNCTION billrecon._detach_reconcile_results() FROM PUBLIC;
@@ -1469,3 +1491,56 @@ COMMENT ON FUNCTION billrecon._explain_results(bigint) IS
   'Internal: writes the explanation of every row of the run being reconciled (in the session''s working table '
   'pg_temp.billrecon_run_rows, before reconcile() stores them)';
 
+-- Reconcile runs: no foreign key from a run's result rows and clients, nor
+-- from a card's last_run_id (a check per row was a third of writing a run);
+-- triggers on the runs do what the keys did on delete. Dropping an
+-- integration nulls the run clients' ids too (_detach_reconcile_results).
+ALTER TABLE billrecon.reconcile_results DROP CONSTRAINT reconcile_results_run_id_fkey;
+ALTER TABLE billrecon.reconcile_run_clients
+  DROP CONSTRAINT reconcile_run_clients_run_id_fkey,
+  DROP CONSTRAINT reconcile_run_clients_psa_company_id_fkey;
+ALTER TABLE billrecon.proposed_changes DROP CONSTRAINT proposed_changes_last_run_id_fkey;
+CREATE FUNCTION billrecon._cascade_deleted_runs()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $cdr$
+BEGIN
+  IF TG_OP = 'TRUNCATE' THEN
+    TRUNCATE billrecon.reconcile_results, billrecon.reconcile_run_clients;
+    UPDATE billrecon.proposed_changes p SET last_run_id = NULL WHERE p.last_run_id IS NOT NULL;
+  ELSE
+    DELETE FROM billrecon.reconcile_results x WHERE x.run_id IN (SELECT g.id FROM deleted_runs g);
+    DELETE FROM billrecon.reconcile_run_clients x WHERE x.run_id IN (SELECT g.id FROM deleted_runs g);
+    UPDATE billrecon.proposed_changes p SET last_run_id = NULL
+     WHERE p.last_run_id IN (SELECT g.id FROM deleted_runs g);
+  END IF;
+  RETURN NULL;
+END
+$cdr$;
+COMMENT ON FUNCTION billrecon._cascade_deleted_runs() IS
+  'Internal trigger: deletes the result rows and clients of deleted reconcile runs (truncates them with the runs) '
+  'and nulls the cards'' last_run_id that named them, as foreign keys'' ON DELETE CASCADE / SET NULL would';
+CREATE TRIGGER cascade_deleted_runs AFTER DELETE ON billrecon.reconcile_runs
+  REFERENCING OLD TABLE AS deleted_runs
+  FOR EACH STATEMENT EXECUTE FUNCTION billrecon._cascade_deleted_runs();
+CREATE TRIGGER cascade_truncated_runs AFTER TRUNCATE ON billrecon.reconcile_runs
+  FOR EACH STATEMENT EXECUTE FUNCTION billrecon._cascade_deleted_runs();
+REVOKE ALL ON FUNCTION billrecon._cascade_deleted_runs() FROM PUBLIC;
+
+-- 170: the cards' audit trigger does not fire for an update of the run's
+-- bookkeeping only (last_run_id, result_id, explanation, updated_at), which
+-- it never recorded.
+DROP TRIGGER audit ON billrecon.proposed_changes;
+CREATE TRIGGER audit
+  AFTER INSERT
+     OR UPDATE OF id, kind, run_id, psa_integration_id, psa_company_id, company_external_id, company, line_item_id,
+                  line_item_external_id, agreement_external_id, product, product_name, vendor_integration_id,
+                  usage_kind, type, current_qty, proposed_qty, unit_price, amount, monthly_amount, billing_cycle,
+                  status, effective_date, flags, dismiss_reason, decided_by, decided_at, push_attempts, pushed_at,
+                  pushed_by, push_error, push_reference, push_note, reverts_card_id, reverted_by_card_id, note, tags,
+                  created_at
+     OR DELETE
+  ON billrecon.proposed_changes
+  FOR EACH ROW EXECUTE FUNCTION billrecon._audit_row();

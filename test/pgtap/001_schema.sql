@@ -1,6 +1,6 @@
 -- Schema: tables, keys, types, comments on everything.
 BEGIN;
-SELECT plan(123);
+SELECT plan(124);
 
 SELECT has_schema('billrecon');
 SELECT tables_are('billrecon', ARRAY[
@@ -139,6 +139,17 @@ SELECT has_trigger('billrecon', 'integration_credentials', 'encrypt', 'credentia
 SELECT isnt_definer('billrecon', f, a, f || ' runs with the caller''s rights')
   FROM (VALUES ('encrypt_credentials', ARRAY[]::text[]), ('rotate_credential_key', ARRAY['text']),
                ('decrypt_credentials', ARRAY['text'])) AS x(f, a);
+
+-- The cards' audit trigger fires on an update of any column but the
+-- bookkeeping a reconcile run refreshes (170_audit.sql): a column added to
+-- proposed_changes must be added to its UPDATE OF list.
+SELECT set_eq(
+  $$SELECT a.attname::text FROM pg_trigger g JOIN pg_attribute a ON a.attrelid = g.tgrelid AND a.attnum = ANY (g.tgattr)
+     WHERE g.tgrelid = 'billrecon.proposed_changes'::regclass AND g.tgname = 'audit'$$,
+  $$SELECT a.attname::text FROM pg_attribute a
+     WHERE a.attrelid = 'billrecon.proposed_changes'::regclass AND a.attnum > 0 AND NOT a.attisdropped
+       AND a.attgenerated = '' AND a.attname NOT IN ('updated_at', 'last_run_id', 'result_id', 'explanation')$$,
+  'the cards'' audit trigger watches every column but the run''s bookkeeping');
 
 -- The extension is not relocatable and lives in its own schema.
 SELECT is((SELECT extrelocatable FROM pg_extension WHERE extname = 'billrecon'), false, 'not relocatable');

@@ -259,6 +259,7 @@ INSERT INTO role_matrix (kind, object, public, reader, operator, admin) VALUES
   ('function', '_compare_quantity(billrecon.usage_records)', '', '',     '',     ''),
   ('function', '_count_usage(bigint,bigint)',                '', '',     '',     ''),
   ('function', '_detach_reconcile_results()',                '', '',     '',     ''),
+  ('function', '_cascade_deleted_runs()',                    '', '',     '',     ''),
   ('function', '_cron_assert(text,text,text,boolean,boolean,text,text)', '', '', '', ''),
   ('function', '_cron_database()',                           '', '',     '',     ''),
   ('function', '_cron_job_database()',                       '', '',     '',     ''),
