@@ -8,7 +8,8 @@
 # 1. ingest of NinjaOne devices (billrecon vs jsonb_to_recordset, COPY, curl; peak RSS)
 # 2. parallel background sync (8 integrations, 50 ms page latency)
 # 3. quick sync after 1 % changed (requests vs a full sync)
-# 4. reconcile (5,000 clients / 50,000 lines / 1,000,000 records vs the plain join; one client)
+# 4. reconcile (5,000 clients / 50,000 lines / 1,000,000 records vs the plain join; one client),
+#    and its C++ counting core alone (bench/run_counter_bench.sh)
 # 5. client matching (5,000 x 5,000)
 #
 # Uses the test cluster when it is running, else starts a throwaway one
@@ -61,12 +62,14 @@ if [[ $small -eq 1 ]]; then
 	run parallel-sync bash "$here/run_parallel_sync_bench.sh" --integrations 2 --latency-ms 5 --clients 3 --runs 3 --workers 2
 	run quick-sync bash "$here/run_quick_sync_bench.sh" --clients 4 --runs 3
 	run reconcile bash "$here/run_reconcile_bench.sh" --clients 40 --lines-per-client 3 --devices-per-client 10 --runs 3
+	run counter bash "$here/run_counter_bench.sh" --clients 200
 	run match bash "$here/run_match_bench.sh" --companies 150 --large 300 --runs 3
 else
 	run ingest bash "$here/run_ingest_bench.sh"
 	run parallel-sync bash "$here/run_parallel_sync_bench.sh"
 	run quick-sync bash "$here/run_quick_sync_bench.sh"
 	run reconcile bash "$here/run_reconcile_bench.sh"
+	run counter bash "$here/run_counter_bench.sh"
 	run match bash "$here/run_match_bench.sh"
 fi
 

@@ -115,8 +115,15 @@ AS $co$
 DECLARE
   v_n integer;
   v_total integer := 0;
+  v_have_table boolean := billrecon._session_table('billrecon_replaced_lines');   -- refuses a caller's
 BEGIN
-  IF NOT billrecon._session_table('billrecon_replaced_lines') THEN
+  -- Most runs have nothing to carry over: no temporary table then.
+  IF NOT EXISTS (SELECT 1 FROM billrecon.proposed_changes p
+                  WHERE p.status = 'pushed' AND p.line_item_id IS NOT NULL AND p.push_reference IS NOT NULL
+                    AND p.push_reference <> p.line_item_external_id) THEN
+    RETURN 0;
+  END IF;
+  IF NOT v_have_table THEN
     CREATE TEMP TABLE billrecon_replaced_lines (old_id bigint, new_id bigint) ON COMMIT DROP;
   END IF;
   TRUNCATE pg_temp.billrecon_replaced_lines;

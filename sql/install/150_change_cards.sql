@@ -58,6 +58,9 @@ CREATE INDEX proposed_changes_client ON billrecon.proposed_changes (company_exte
 CREATE INDEX proposed_changes_status ON billrecon.proposed_changes (status, effective_date);
 CREATE INDEX proposed_changes_new_revenue ON billrecon.proposed_changes (psa_company_id, vendor_integration_id, product)
   WHERE kind = 'new_revenue';
+-- A run of one client withdraws that client's pending cards it no longer
+-- supports (billrecon._raise_change_cards): without it, a scan of every card.
+CREATE INDEX proposed_changes_pending_client ON billrecon.proposed_changes (psa_company_id) WHERE status = 'pending';
 COMMENT ON TABLE billrecon.proposed_changes IS
   'Proposed changes to PSA quantities raised by reconcile runs (one card per line with a calculated or estimated '
   'discrepancy, one new_revenue card per unaccounted usage product), and what was decided and pushed. Read through '

@@ -904,14 +904,23 @@ BEGIN
   END IF;
 
   -- Never IF NOT EXISTS: the caller may have made one (062_session_tables.sql).
+  -- Kept for the session and emptied at commit (creating it in every
+  -- transaction was a tenth of a run of one client); one of another shape,
+  -- made by an earlier version of this function, is made again.
+  IF billrecon._session_table('billrecon_card_candidates')
+     AND (SELECT count(*) FROM pg_catalog.pg_attribute a
+           WHERE a.attrelid = pg_catalog.to_regclass('pg_temp.billrecon_card_candidates') AND a.attnum > 0
+             AND NOT a.attisdropped) <> 19 THEN
+    DROP TABLE pg_temp.billrecon_card_candidates;
+  END IF;
   IF NOT billrecon._session_table('billrecon_card_candidates') THEN
     CREATE TEMP TABLE billrecon_card_candidates (
       result_id bigint, kind text, psa_company_id bigint, company_external_id text, company text,
       line_item_id bigint, line_item_external_id text, agreement_external_id text, product text, product_name text,
       vendor_integration_id integer, usage_kind text, type text, current_qty numeric, proposed_qty numeric,
-      unit_price numeric, billing_cycle text, explanation text, card_key text) ON COMMIT DROP;
+      unit_price numeric, billing_cycle text, explanation text, card_key text) ON COMMIT DELETE ROWS;
   END IF;
-  TRUNCATE pg_temp.billrecon_card_candidates;
+  DELETE FROM pg_temp.billrecon_card_candidates;
 
   -- Quantity cards: the billed quantity that zeroes the group's variance,
   -- rounded up to whole units unless the rule says otherwise. More usage is
@@ -972,7 +981,9 @@ BEGIN
      SET card_key = CASE c.kind WHEN 'new_revenue'
                                 THEN 'n:' || c.psa_company_id || ':' || c.vendor_integration_id || ':' || c.product
                                 ELSE 'q:' || c.line_item_id END;
-  ANALYZE pg_temp.billrecon_card_candidates;
+  IF v_run.client_id IS NULL THEN   -- a run of one client is small enough for any plan
+    ANALYZE pg_temp.billrecon_card_candidates;
+  END IF;
 
   -- Skip what is already decided or waiting for a sync to show the push.
   DELETE FROM pg_temp.billrecon_card_candidates c
@@ -1452,8 +1463,15 @@ AS $co$
 DECLARE
   v_n integer;
   v_total integer := 0;
+  v_have_table boolean := billrecon._session_table('billrecon_replaced_lines');   -- refuses a caller's
 BEGIN
-  IF NOT billrecon._session_table('billrecon_replaced_lines') THEN
+  -- Most runs have nothing to carry over: no temporary table then.
+  IF NOT EXISTS (SELECT 1 FROM billrecon.proposed_changes p
+                  WHERE p.status = 'pushed' AND p.line_item_id IS NOT NULL AND p.push_reference IS NOT NULL
+                    AND p.push_reference <> p.line_item_external_id) THEN
+    RETURN 0;
+  END IF;
+  IF NOT v_have_table THEN
     CREATE TEMP TABLE billrecon_replaced_lines (old_id bigint, new_id bigint) ON COMMIT DROP;
   END IF;
   TRUNCATE pg_temp.billrecon_replaced_lines;
@@ -1544,3 +1562,7 @@ CREATE TRIGGER audit
      OR DELETE
   ON billrecon.proposed_changes
   FOR EACH ROW EXECUTE FUNCTION billrecon._audit_row();
+
+-- A run of one client withdraws that client's pending cards it no longer
+-- supports (billrecon._raise_change_cards): without it, a scan of every card.
+CREATE INDEX proposed_changes_pending_client ON billrecon.proposed_changes (psa_company_id) WHERE status = 'pending';

@@ -50,7 +50,7 @@ DEFINERS = {
     "dismiss(bigint[],text)", "set_effective_date(bigint[],date)", "note_card(bigint[],text,text[])",
     "note_line_item(text,text,text[])", "push_changes(boolean,bigint[])", "revert_change(bigint,date)",
     "_audit_row()", "sync_async(text,text)", "cancel_sync(bigint)", "schedule_sync(text,text,text)",
-    "unschedule_sync(bigint)", "unschedule_sync(text,text)", "sync_schedules()"}
+    "unschedule_sync(bigint)", "unschedule_sync(text,text)", "sync_schedules()", "_cascade_deleted_runs()"}
 # The working tables billrecon's definer code keeps in pg_temp.
 SESSION_TABLES = ("billrecon_group_counts", "billrecon_unaccounted_parts", "billrecon_client_seats",
                   "billrecon_card_candidates", "billrecon_replaced_lines", "billrecon_run_rows")
@@ -269,6 +269,16 @@ class HostileSearchPath(PushChanges, KindTestCase):
         self.assert_not_tripped("the pg_cron functions")
         # The audit trigger ran all along (SECURITY DEFINER _audit_row).
         self.assertGreater(self.scalar("SELECT count(*) FROM billrecon.audit_log WHERE role = %s", (ROLE,)), 0)
+
+        # A DBA's retention job deletes old runs (as the owner, from a session
+        # with the hostile path): the cascade trigger sees only its own path.
+        dba = connect()
+        self.addCleanup(dba.close)
+        execute(dba, "SET search_path = " + HOSTILE_PATH)
+        execute(dba, "DELETE FROM billrecon.reconcile_runs WHERE id OPERATOR(pg_catalog.=) %s", (clean,))
+        self.assert_not_tripped("deleting a run (_cascade_deleted_runs)")
+        self.assertEqual(self.scalar("SELECT count(*) FROM billrecon.reconcile_results WHERE run_id = %s", (clean,)), 0,
+                         "the run's rows went with it")
 
     def test_hostile_temporary_tables_are_refused_not_written(self):
         self.prepare()

@@ -32,6 +32,7 @@ SELECT is((SELECT count(*) FROM billrecon.audit_log
               AND NOT (changed <@ ARRAY['run_id'])), 0::bigint,
           'forgetting the run is not audited as a change to the cards');
 
+SET LOCAL client_min_messages = warning;   -- (the cascade notices)
 TRUNCATE billrecon.reconcile_runs CASCADE;
 SELECT is((SELECT count(*) FROM billrecon.reconcile_results) + (SELECT count(*) FROM billrecon.reconcile_run_clients),
           0::bigint, 'truncating the runs truncates their rows and clients');

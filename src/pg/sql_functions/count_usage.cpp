@@ -126,24 +126,35 @@ public:
 
 private:
 	// The ASCII characters that match c case-insensitively in this database.
-	std::bitset<128> CaseClass(char c) {
-		auto it = classes_.find(c);
-		if (it != classes_.end())
+	// A backend serves one database, whose collation never changes: asked
+	// once per character for the life of the backend.
+	static std::bitset<128> CaseClass(char c) {
+		static std::map<char, std::bitset<128>> classes;
+		auto it = classes.find(c);
+		if (it != classes.end())
 			return it->second;
 		bool matches[128];
 		CallPg(pg::AsciiMatches, c, static_cast<bool *>(matches));
 		std::bitset<128> set;
 		for (int x = 1; x < 128; ++x)
 			set[static_cast<std::size_t>(x)] = matches[x];
-		classes_.emplace(c, set);
+		classes.emplace(c, set);
 		return set;
 	}
 
 	std::vector<void *> patterns_;
 	std::vector<std::optional<reconcile::LiteralPattern>> literals_;
 	std::map<std::string, int> ids_;
-	std::map<char, std::bitset<128>> classes_;
 };
+
+// Whether the database maps ASCII case plainly (pg::AsciiCaseIsPlain), asked
+// once per backend (one database, one collation).
+bool AsciiCaseIsPlain() {
+	static int plain = -1;
+	if (plain < 0)
+		plain = CallPg(pg::AsciiCaseIsPlain) ? 1 : 0;
+	return plain == 1;
+}
 
 struct GroupKey {
 	std::int64_t company, rule;
@@ -455,7 +466,7 @@ BILLRECON_FUNCTION(billrecon_count_usage) {
 		exclusions.Add(static_cast<std::int32_t>(Integer(rows, r, 0)), Text(rows, r, 1));
 
 	CallPg(pg::BeginUsageScan, has_company, company);
-	TextCase text_case(CallPg(pg::AsciiCaseIsPlain));
+	TextCase text_case(AsciiCaseIsPlain());
 	for (;;) {
 		CallPg(pg::CheckInterrupts);
 		const Clock::time_point a = Clock::now();
