@@ -8,6 +8,7 @@ extern "C" {
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
+#include "nodes/params.h"
 #include "utils/memutils.h"
 }
 
@@ -39,15 +40,9 @@ const char *const kUsageQuery =
     " WHERE $1::bigint IS NULL OR m.psa_company_id = $1";
 constexpr int kFixedColumns = 7; // id .. integration enabled, then the texts of UsageText
 
-Portal g_portal = nullptr;
-MemoryContext g_batch_context = nullptr;
-
-Cell TextCell(Datum d, bool isnull) {
-	if (isnull)
-		return Cell{nullptr, 0};
-	text *t = reinterpret_cast<text *>(PG_DETOAST_DATUM_PACKED(d));
-	return Cell{VARDATA_ANY(t), static_cast<int>(VARSIZE_ANY_EXHDR(t))};
-}
+// The running scan's batch context: what CaseMap returns lives as long as
+// the batch it was asked for (null outside ScanUsage).
+MemoryContext g_scan_context = nullptr;
 
 int8 Flag(Datum d, bool isnull) {
 	return isnull ? -1 : (DatumGetBool(d) ? 1 : 0);
@@ -97,56 +92,145 @@ CellRows *QueryWithTexts(const char *sql, int n, const char *const *texts) {
 	return TextRows();
 }
 
-void BeginUsageScan(bool has_company, int64 company_id) {
-	g_batch_context = AllocSetContextCreate(CurrentMemoryContext, "billrecon usage batch", ALLOCSET_DEFAULT_SIZES);
-	Oid types[1] = {INT8OID};
-	Datum args[1] = {Int64GetDatum(company_id)};
-	char nulls[1] = {has_company ? ' ' : 'n'};
-	g_portal = SPI_cursor_open_with_args(nullptr, kUsageQuery, 1, types, args, nulls, true, 0);
-	if (g_portal == nullptr)
-		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("billrecon: opening the usage scan failed"),
-		                errhint("This is a bug in billrecon; please report it.")));
-}
+namespace {
 
-UsageBatch *FetchUsageBatch(int max_rows) {
-	if (SPI_tuptable != nullptr)
-		SPI_freetuptable(SPI_tuptable);
-	MemoryContextReset(g_batch_context);
-	SPI_cursor_fetch(g_portal, true, max_rows);
-	MemoryContext old = MemoryContextSwitchTo(g_batch_context);
-	UsageBatch *batch = static_cast<UsageBatch *>(palloc(sizeof(UsageBatch)));
-	batch->nrows = static_cast<int>(SPI_processed);
-	batch->rows = static_cast<UsageRow *>(palloc(sizeof(UsageRow) * (batch->nrows + 1)));
-	TupleDesc desc = SPI_tuptable->tupdesc;
-	Datum values[kFixedColumns + kUtCount];
-	bool isnull[kFixedColumns + kUtCount];
-	for (int r = 0; r < batch->nrows; ++r) {
-		heap_deform_tuple(SPI_tuptable->vals[r], desc, values, isnull);
-		UsageRow &row = batch->rows[r];
-		row.id = DatumGetInt64(values[0]);
-		row.account_id = DatumGetInt64(values[1]);
-		row.client_id = DatumGetInt64(values[2]);
-		row.integration_id = DatumGetInt32(values[3]);
-		row.enabled = Flag(values[4], isnull[4]);
-		row.licensed = Flag(values[5], isnull[5]);
-		row.integration_enabled = !isnull[6] && DatumGetBool(values[6]);
-		for (int t = 0; t < kUtCount; ++t)
-			row.text[t] = TextCell(values[kFixedColumns + t], isnull[kFixedColumns + t]);
+// The scan's receiver: the executor hands each row's slot here; its values
+// are copied into the batch (the slot's memory is the next row's soon) and
+// every max_rows rows the sink gets the batch. No tuple is formed and
+// deformed again, as SPI's own receiver and a cursor would do per row.
+struct UsageReceiver {
+	DestReceiver pub; // first: the executor sees a DestReceiver
+	MemoryContext context;
+	int max_rows;
+	UsageBatch batch;
+	char *arena;      // the batch's texts, carved from chunks of the context
+	std::size_t room; // bytes left in the current chunk
+	UsageSink sink;
+	void *arg;
+};
+
+constexpr std::size_t kChunk = 256 * 1024;
+
+Cell CopyText(UsageReceiver *r, Datum d, bool isnull) {
+	if (isnull)
+		return Cell{nullptr, 0};
+	struct varlena *v = PG_DETOAST_DATUM_PACKED(d); // a copy in r->context when it was toasted
+	const std::size_t len = VARSIZE_ANY_EXHDR(v);
+	if (len > r->room) {
+		const std::size_t size = len > kChunk ? len : kChunk;
+		r->arena = static_cast<char *>(palloc(size));
+		r->room = size;
 	}
-	MemoryContextSwitchTo(old);
-	return batch;
+	char *p = r->arena;
+	memcpy(p, VARDATA_ANY(v), len);
+	r->arena += len;
+	r->room -= len;
+	return Cell{p, static_cast<int>(len)};
 }
 
-void EndUsageScan() {
-	if (SPI_tuptable != nullptr)
-		SPI_freetuptable(SPI_tuptable);
-	if (g_portal != nullptr)
-		SPI_cursor_close(g_portal);
-	g_portal = nullptr;
-	if (g_batch_context != nullptr)
-		MemoryContextDelete(g_batch_context);
-	g_batch_context = nullptr;
+void StartBatch(UsageReceiver *r) {
+	MemoryContextReset(r->context);
+	r->batch.nrows = 0;
+	r->batch.rows = static_cast<UsageRow *>(MemoryContextAlloc(r->context, sizeof(UsageRow) * r->max_rows));
+	r->arena = nullptr;
+	r->room = 0;
 }
+
+void FlushBatch(UsageReceiver *r) {
+	if (r->batch.nrows == 0)
+		return;
+	if (!r->sink(r->arg, &r->batch))
+		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("billrecon: the counting pass stopped the usage scan"),
+		                errdetail("The counting pass reports its own error."),
+		                errhint("This message should not reach a user; if it does, please report it.")));
+	StartBatch(r);
+}
+
+bool ReceiveUsage(TupleTableSlot *slot, DestReceiver *self) {
+	UsageReceiver *r = reinterpret_cast<UsageReceiver *>(self);
+	slot_getallattrs(slot);
+	const Datum *values = slot->tts_values;
+	const bool *isnull = slot->tts_isnull;
+	MemoryContext old = MemoryContextSwitchTo(r->context);
+	UsageRow &row = r->batch.rows[r->batch.nrows];
+	row.id = DatumGetInt64(values[0]);
+	row.account_id = DatumGetInt64(values[1]);
+	row.client_id = DatumGetInt64(values[2]);
+	row.integration_id = DatumGetInt32(values[3]);
+	row.enabled = Flag(values[4], isnull[4]);
+	row.licensed = Flag(values[5], isnull[5]);
+	row.integration_enabled = !isnull[6] && DatumGetBool(values[6]);
+	for (int t = 0; t < kUtCount; ++t)
+		row.text[t] = CopyText(r, values[kFixedColumns + t], isnull[kFixedColumns + t]);
+	MemoryContextSwitchTo(old);
+	if (++r->batch.nrows == r->max_rows)
+		FlushBatch(r);
+	return true;
+}
+
+void StartupUsage(DestReceiver *, int, TupleDesc) {
+}
+
+void ShutdownUsage(DestReceiver *self) {
+	FlushBatch(reinterpret_cast<UsageReceiver *>(self)); // the last, partial batch
+}
+
+void DestroyUsage(DestReceiver *) {
+}
+
+} // namespace
+
+void ScanUsage(bool has_company, int64 company_id, int max_rows, UsageSink sink, void *arg) {
+	UsageReceiver *r = static_cast<UsageReceiver *>(palloc0(sizeof(UsageReceiver)));
+	r->pub.receiveSlot = ReceiveUsage;
+	r->pub.rStartup = StartupUsage;
+	r->pub.rShutdown = ShutdownUsage;
+	r->pub.rDestroy = DestroyUsage;
+	r->pub.mydest = DestTuplestore; // any but DestNone: SPI reports SPI_OK_UTILITY for a discarded SELECT
+	r->context = AllocSetContextCreate(CurrentMemoryContext, "billrecon usage batch", ALLOCSET_DEFAULT_SIZES);
+	r->max_rows = max_rows > 0 ? max_rows : 1;
+	r->sink = sink;
+	r->arg = arg;
+	StartBatch(r);
+
+	ParamListInfo params = makeParamList(1);
+	params->params[0].ptype = INT8OID;
+	params->params[0].value = Int64GetDatum(company_id);
+	params->params[0].isnull = !has_company;
+	params->params[0].pflags = PARAM_FLAG_CONST;
+	SPIExecuteOptions options;
+	memset(&options, 0, sizeof options);
+	options.params = params;
+	options.read_only = true;
+	options.dest = &r->pub;
+	g_scan_context = r->context;
+	int rc = 0;
+	PG_TRY();
+	{
+		rc = SPI_execute_extended(kUsageQuery, &options);
+	}
+	PG_FINALLY();
+	{
+		g_scan_context = nullptr;
+	}
+	PG_END_TRY();
+	CheckSpi(rc, SPI_OK_SELECT, "scanning the usage records");
+	MemoryContextDelete(r->context);
+	pfree(r);
+}
+
+namespace {
+
+void CaseMapInto(MemoryContext context, bool upper, const char *p, int len, Cell *result) {
+	MemoryContext old = MemoryContextSwitchTo(context);
+	text *in = cstring_to_text_with_len(p, len);
+	text *out = DatumGetTextPP(DirectFunctionCall1Coll(upper ? ::upper : ::lower, DEFAULT_COLLATION_OID,
+	                                                   PointerGetDatum(in)));
+	MemoryContextSwitchTo(old);
+	*result = Cell{VARDATA_ANY(out), static_cast<int>(VARSIZE_ANY_EXHDR(out))};
+}
+
+} // namespace
 
 void *MakePattern(const char *pattern, int len) {
 	return cstring_to_text_with_len(pattern, len);
@@ -161,12 +245,7 @@ bool MatchesPattern(void *pattern, const char *value, int len) {
 }
 
 void CaseMap(bool upper, const char *p, int len, Cell *result) {
-	MemoryContext old = MemoryContextSwitchTo(g_batch_context != nullptr ? g_batch_context : CurrentMemoryContext);
-	text *in = cstring_to_text_with_len(p, len);
-	text *out = DatumGetTextPP(DirectFunctionCall1Coll(upper ? ::upper : ::lower, DEFAULT_COLLATION_OID,
-	                                                   PointerGetDatum(in)));
-	MemoryContextSwitchTo(old);
-	*result = Cell{VARDATA_ANY(out), static_cast<int>(VARSIZE_ANY_EXHDR(out))};
+	CaseMapInto(g_scan_context != nullptr ? g_scan_context : CurrentMemoryContext, upper, p, len, result);
 }
 
 bool AsciiCaseIsPlain() {

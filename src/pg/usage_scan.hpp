@@ -1,6 +1,6 @@
 // pg helpers behind billrecon._count_usage(): the rules and lines of a
-// reconcile run, the stream of usage records (an SPI cursor read in
-// batches), PostgreSQL's ~* for patterns, and the batch write of the counts
+// reconcile run, the stream of usage records (the query's rows handed to a
+// sink in batches by a DestReceiver of ours), PostgreSQL's ~* for patterns, and the batch write of the counts
 // into the run's temporary tables. C style: POD in and out, palloc'd
 // memory, ereport on failure. Call them from glue through CallPg only.
 #pragma once
@@ -10,7 +10,7 @@
 namespace billrecon::pg {
 
 // A text cell: p == nullptr for SQL null; otherwise len bytes (not
-// terminated), valid until the next FetchUsageBatch / EndUsageScan.
+// terminated); in a usage batch, valid while the sink has it.
 struct Cell {
 	const char *p;
 	int len;
@@ -64,18 +64,22 @@ struct UsageBatch {
 	UsageRow *rows;
 };
 
-// Opens the cursor over the usage records of the mapped clients (one client
-// when has_company). Then FetchUsageBatch until it returns 0 rows.
-void BeginUsageScan(bool has_company, int64 company_id);
-UsageBatch *FetchUsageBatch(int max_rows);
-void EndUsageScan();
+// Called with each batch of at most max_rows rows while the scan runs (the
+// rows and their texts live until it returns). Returns false to stop the
+// scan: ScanUsage then raises an ERROR, and the caller reports its own.
+// A sink must not let a C++ exception out (it is called by the executor).
+using UsageSink = bool (*)(void *arg, const UsageBatch *batch);
+
+// Runs the query over the usage records of the mapped clients (one client
+// when has_company) and hands them to sink batch by batch.
+void ScanUsage(bool has_company, int64 company_id, int max_rows, UsageSink sink, void *arg);
 
 // PostgreSQL's `value ~* pattern` (default collation). pattern is a text*
 // from MakePattern, kept for the scan.
 void *MakePattern(const char *pattern, int len);
 bool MatchesPattern(void *pattern, const char *value, int len);
 // PostgreSQL's lower(text) or upper(text) under the database's collation;
-// the result lives until the next FetchUsageBatch / EndUsageScan.
+// during a scan the result lives as long as the batch being counted.
 void CaseMap(bool upper, const char *p, int len, Cell *out);
 // Whether lower() and upper() map the ASCII characters as plain ASCII does
 // (no Turkish dotted I...): then ASCII texts may be mapped without asking.

@@ -7,6 +7,8 @@ month with nothing in force: reconcile still runs and says so)."""
 
 import decimal
 
+import psycopg2
+
 from e2e_lib import KindTestCase
 from test_push_changes import PushChanges
 
@@ -194,6 +196,28 @@ class ReconcileProperties(PushChanges, KindTestCase):
         client = self.scalar("SELECT company_external_id FROM billrecon.reconcile_results WHERE run_id = %s "
                              "AND row_kind = 'line' ORDER BY id LIMIT 1", (run,))
         assert_counting_matches_sql(self, self.scalar("SELECT billrecon.reconcile(current_date, %s)", (client,)))
+
+    def test_a_quantity_beyond_exact_counting_is_refused_with_its_own_error(self):
+        """The counting pass runs inside the scan's executor (a DestReceiver of
+        ours): a record it cannot count exactly stops the scan, and the caller
+        sees the counting pass's own error (SQLSTATE, detail, hint), not a
+        wrong number and not the scan's stop; nothing of the run is kept."""
+        first = self.prepare()
+        runs = self.scalar("SELECT count(*) FROM billrecon.reconcile_runs")
+        usage = self.scalar("SELECT max(u.id) FROM billrecon.usage_records u JOIN billrecon.client_mappings m "
+                            "ON m.vendor_account_id = u.account_id WHERE u.kind = 'device'")
+        self.execute("UPDATE billrecon.usage_records SET quantity = 1e40 WHERE id = %s", (usage,))
+        with self.assertRaises(psycopg2.Error) as cm:
+            self.scalar("SELECT billrecon.reconcile()")
+        self.assertEqual(cm.exception.pgcode, "22003", str(cm.exception))
+        self.assertIn("out of range for counting", cm.exception.diag.message_primary)
+        self.assertIn("usage_records.quantity", cm.exception.diag.message_hint)
+        self.assertEqual(self.scalar("SELECT count(*) FROM billrecon.reconcile_runs"), runs)
+        # Corrected, the next run counts as before.
+        self.execute("UPDATE billrecon.usage_records SET quantity = 1 WHERE id = %s", (usage,))
+        again = self.scalar("SELECT billrecon.reconcile()")
+        self.assertEqual(self.scalar("SELECT line_count FROM billrecon.reconcile_runs WHERE id = %s", (again,)),
+                         self.scalar("SELECT line_count FROM billrecon.reconcile_runs WHERE id = %s", (first,)))
 
     def test_plain_patterns_and_non_ascii_values_count_as_the_sql_definition(self):
         """Plain-text patterns (^kiosk, windows server, -lt$) are decided by the

@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <chrono>
 #include <deque>
+#include <exception>
 #include <map>
 #include <optional>
 #include <set>
@@ -388,6 +389,40 @@ private:
 
 } // namespace
 
+// What the scan's sink needs, and what it leaves behind.
+struct ScanState {
+	reconcile::UsageCounter *counter;
+	TextCase *text_case;
+	const Exclusions *exclusions;
+	std::vector<reconcile::UsageRecord> records; // one batch, converted
+	std::exception_ptr error;                    // why the sink stopped the scan
+	double converting, counting;                 // ms
+};
+
+// The scan's sink (pg::UsageSink): converts a batch and counts it. Called by
+// the executor, so nothing may escape: a failure is kept for the caller and
+// stops the scan.
+bool CountBatch(void *arg, const pg::UsageBatch *batch) noexcept {
+	ScanState *scan = static_cast<ScanState *>(arg);
+	try {
+		using Clock = std::chrono::steady_clock;
+		const Clock::time_point a = Clock::now();
+		scan->text_case->Clear();
+		scan->records.clear();
+		scan->records.reserve(static_cast<std::size_t>(batch->nrows));
+		for (int r = 0; r < batch->nrows; ++r)
+			scan->records.push_back(ToRecord(batch->rows[r], scan->text_case, *scan->exclusions));
+		const Clock::time_point b = Clock::now();
+		scan->counter->Add(scan->records.data(), scan->records.size());
+		scan->converting += std::chrono::duration<double, std::milli>(b - a).count();
+		scan->counting += std::chrono::duration<double, std::milli>(Clock::now() - b).count();
+		return true;
+	} catch (...) {
+		scan->error = std::current_exception();
+		return false;
+	}
+}
+
 BILLRECON_FUNCTION(billrecon_count_usage) {
 	if (PG_ARGISNULL(0))
 		throw Error(sqlstate::kInvalidParameter, "run_id must not be null", "",
@@ -465,27 +500,21 @@ BILLRECON_FUNCTION(billrecon_count_usage) {
 	for (int r = 0; r < rows->nrows; ++r)
 		exclusions.Add(static_cast<std::int32_t>(Integer(rows, r, 0)), Text(rows, r, 1));
 
-	CallPg(pg::BeginUsageScan, has_company, company);
 	TextCase text_case(AsciiCaseIsPlain());
-	for (;;) {
-		CallPg(pg::CheckInterrupts);
-		const Clock::time_point a = Clock::now();
-		const pg::UsageBatch *batch = CallPg(pg::FetchUsageBatch, kBatchRows);
-		const Clock::time_point b = Clock::now();
-		fetching += ms(a, b);
-		if (batch->nrows == 0)
-			break;
-		text_case.Clear();
-		std::vector<reconcile::UsageRecord> recs;
-		recs.reserve(batch->nrows);
-		for (int r = 0; r < batch->nrows; ++r)
-			recs.push_back(ToRecord(batch->rows[r], &text_case, exclusions));
-		const Clock::time_point c = Clock::now();
-		converting += ms(b, c);
-		counter.Add(recs.data(), recs.size());
-		counting += ms(c, Clock::now());
+	ScanState scan{&counter, &text_case, &exclusions, {}, nullptr, 0, 0};
+	const Clock::time_point scan_began = Clock::now();
+	try {
+		CallPg(pg::ScanUsage, has_company, company, kBatchRows, static_cast<pg::UsageSink>(CountBatch),
+		       static_cast<void *>(&scan));
+	} catch (const PgError &) {
+		if (scan.error) // the sink stopped the scan: its own error, not the stop
+			std::rethrow_exception(scan.error);
+		throw;
 	}
-	CallPg(pg::EndUsageScan);
+	// The executor's own time: the scan less what the sink did.
+	fetching = ms(scan_began, Clock::now()) - scan.converting - scan.counting;
+	converting = scan.converting;
+	counting = scan.counting;
 	const Clock::time_point scan_ended = Clock::now();
 	reconcile::CountResults results = counter.Finish();
 	const Clock::time_point finished = Clock::now();
