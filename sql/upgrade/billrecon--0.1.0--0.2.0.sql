@@ -304,7 +304,8 @@ BEGIN
   END IF;
   v_row := coalesce(v_after, v_before);
   INSERT INTO billrecon.audit_log (role, action, object, object_id, changed, before, after)
-  VALUES (billrecon._acting_role(), lower(TG_OP), TG_TABLE_NAME,
+  VALUES (billrecon._acting_role(), lower(TG_OP COLLATE "C"),   -- (not the database's rules: Turkish 'INSERT' is 'ınsert')
+          TG_TABLE_NAME,
           coalesce(v_row ->> 'id', v_row ->> 'vendor_account_id', v_row ->> 'line_item_id', v_row ->> 'integration_id',
                    v_row ->> 'part_number')
             || CASE WHEN TG_TABLE_NAME = 'client_match_rejections' THEN '/' || (v_row ->> 'psa_company_id')
