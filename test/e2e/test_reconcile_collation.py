@@ -6,6 +6,7 @@ patterns with the case classes PostgreSQL's own regex gives each character;
 so its counts must equal the plain-SQL definition (~*, upper(), lower(),
 billrecon._serial_key) letter for letter. Skipped when the server has no ICU."""
 
+import os
 import unittest
 
 import psycopg2
@@ -74,7 +75,7 @@ SELECT g.psa_company_id, g.rule_id,
 class TurkishCollation(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.admin = psycopg2.connect(dbname="postgres", connect_timeout=10)
+        cls.admin = psycopg2.connect(dbname=os.environ.get("BILLRECON_E2E_ADMIN_DB", "postgres"), connect_timeout=10)
         cls.admin.autocommit = True
         with cls.admin.cursor() as cur:
             cur.execute("DROP DATABASE IF EXISTS %s WITH (FORCE)" % DB)
