@@ -165,7 +165,7 @@ bool HostKey(std::string_view name, std::string_view name_lower, std::string *ke
 }
 
 struct UsageCounter::Impl {
-	explicit Impl(PatternMatcher *m) : matcher(m) {
+	Impl(PatternMatcher *m, UsageCounter::SerialHash h) : matcher(m), serial_hash_fn(h ? h : &HashKey) {
 	}
 
 	struct Rule {
@@ -233,6 +233,7 @@ struct UsageCounter::Impl {
 	static constexpr std::size_t kMemoLimit = 100000;
 
 	PatternMatcher *matcher;
+	UsageCounter::SerialHash serial_hash_fn;
 	std::vector<Rule> rules;
 	std::vector<std::uint64_t> stamp; // per rule: record number of the cached result
 	std::vector<bool> cached;
@@ -496,7 +497,7 @@ struct UsageCounter::Impl {
 							serial_ref = static_cast<std::int64_t>(serials.size());
 							serials.push_back(SerialText{serial_arena.size(), static_cast<std::uint32_t>(serial.size())});
 							serial_arena.append(serial);
-							serial_hash = HashKey(serial);
+							serial_hash = serial_hash_fn(serial);
 						}
 						machine_refs.push_back(MachineRef{serial_hash, g.index, static_cast<std::uint32_t>(serial_ref)});
 					} else {
@@ -622,7 +623,8 @@ struct UsageCounter::Impl {
 	}
 };
 
-UsageCounter::UsageCounter(PatternMatcher *matcher) : impl_(std::make_unique<Impl>(matcher)) {
+UsageCounter::UsageCounter(PatternMatcher *matcher, SerialHash serial_hash)
+    : impl_(std::make_unique<Impl>(matcher, serial_hash)) {
 }
 UsageCounter::~UsageCounter() = default;
 

@@ -135,7 +135,11 @@ struct CountResults {
 
 class UsageCounter {
 public:
-	explicit UsageCounter(PatternMatcher *matcher);
+	// Serial keys are bucketed by a 64-bit hash (FNV-1a) and told apart by
+	// their text when hashes are equal; serial_hash replaces the hash (the
+	// unit tests make every serial collide).
+	using SerialHash = std::uint64_t (*)(std::string_view serial_key);
+	explicit UsageCounter(PatternMatcher *matcher, SerialHash serial_hash = nullptr);
 	~UsageCounter();
 	UsageCounter(const UsageCounter &) = delete;
 	UsageCounter &operator=(const UsageCounter &) = delete;

@@ -213,6 +213,41 @@ TEST(UsageCounter, AssetRuleCountsClassesPatternsAndMachines) {
 	EXPECT_EQ(r.records, 5);
 }
 
+// Machines are counted per group from (hash, serial) pairs: equal hashes
+// must still be told apart by the serial's text, and equal serials reported
+// by several records counted once, in whatever order the records come.
+TEST(UsageCounter, MachinesAreDistinctBySerialTextWhenHashesCollide) {
+	for (bool collide : {false, true}) {
+		FakePatterns patterns;
+		UsageCounter::SerialHash same = [](std::string_view) -> std::uint64_t { return 42; };
+		UsageCounter c(&patterns, collide ? same : nullptr);
+		int all = c.AddRule(RuleMode::kAsset, RuleFilter{});
+		int servers = c.AddRule(RuleMode::kAsset, Classes({"server"}));
+		c.AddGroup(1, 7, 3, all);
+		c.AddGroup(2, 7, 3, servers);
+		c.AddGroup(3, 8, 3, all); // another client: its SN1 is its own machine
+		std::vector<Rec> recs = {
+		    Device(1, 7, 3, "desktop", "w", "a", "SN1"), Device(2, 8, 3, "desktop", "w", "b", "SN1"),
+		    Device(3, 7, 3, "server", "w", "c", "SN2"),  Device(4, 7, 3, "desktop", "w", "d", "SN3"),
+		    Device(5, 7, 3, "server", "w", "e", "sn2"),  Device(6, 7, 3, "desktop", "w", "f", "SN1 "),
+		    Device(7, 7, 3, "server", "w", "g", "SN4"),  Device(8, 8, 3, "server", "w", "h", "SN2"),
+		};
+		std::vector<UsageRecord> batch;
+		for (Rec &r : recs)
+			batch.push_back(Fix(r));
+		c.Add(batch.data(), batch.size()); // the batch form, with its look-ahead
+		CountResults r = c.Finish();
+		// client 7, all: SN1 (1, 6), SN2 (3, 5), SN3, SN4 -> 6 records, 4 machines
+		EXPECT_EQ(Group(r, 1).quantity.ToString(), "6") << collide;
+		EXPECT_EQ(Group(r, 1).machines, 4) << collide;
+		// client 7, servers: SN2 (3, 5), SN4 -> 3 records, 2 machines
+		EXPECT_EQ(Group(r, 2).quantity.ToString(), "3") << collide;
+		EXPECT_EQ(Group(r, 2).machines, 2) << collide;
+		// client 8, all: SN1, SN2 -> 2 machines
+		EXPECT_EQ(Group(r, 3).machines, 2) << collide;
+	}
+}
+
 TEST(UsageCounter, ExcludedAndDisabledUsage) {
 	FakePatterns patterns;
 	UsageCounter c(&patterns);
