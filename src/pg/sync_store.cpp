@@ -1,6 +1,7 @@
 #include "pg/sync_store.hpp"
 
 #include "pg/guc.hpp"
+#include "pg/spi_util.hpp"
 
 extern "C" {
 #include "access/xact.h"
@@ -51,27 +52,6 @@ void CopyBytea(int row, int col, char **out, int32 *len) {
 	*len = static_cast<int32>(VARSIZE_ANY_EXHDR(b));
 	*out = static_cast<char *>(SPI_palloc(*len > 0 ? *len : 1));
 	memcpy(*out, VARDATA_ANY(b), *len);
-}
-
-void CheckSpi(int rc, int expected, const char *what) {
-	if (rc != expected)
-		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("billrecon: %s failed", what),
-		                errdetail("SPI returned %s.", SPI_result_code_string(rc)),
-		                errhint("This is a bug in billrecon; please report it.")));
-}
-
-Datum TextArray(int n, const char *const *values, int stride, int offset) {
-	Datum *elems = static_cast<Datum *>(palloc(sizeof(Datum) * (n > 0 ? n : 1)));
-	bool *nulls = static_cast<bool *>(palloc(sizeof(bool) * (n > 0 ? n : 1)));
-	for (int i = 0; i < n; ++i) {
-		const char *v = values[i * stride + offset];
-		nulls[i] = v == nullptr;
-		elems[i] = v ? CStringGetTextDatum(v) : (Datum)0;
-	}
-	int dims[1] = {n};
-	int lbs[1] = {1};
-	ArrayType *arr = construct_md_array(elems, nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT);
-	return PointerGetDatum(arr);
 }
 
 // Staging columns: name and how the text becomes the column's type.

@@ -1,5 +1,7 @@
 #include "pg/usage_scan.hpp"
 
+#include "pg/spi_util.hpp"
+
 extern "C" {
 #include "access/htup_details.h"
 #include "catalog/pg_collation.h"
@@ -14,13 +16,6 @@ extern "C" {
 
 namespace billrecon::pg {
 namespace {
-
-void CheckSpi(int rc, int expected, const char *what) {
-	if (rc != expected)
-		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("billrecon: %s failed", what),
-		                errdetail("SPI returned %s.", SPI_result_code_string(rc)),
-		                errhint("This is a bug in billrecon; please report it.")));
-}
 
 // The usage records of the mapped clients as stored, with the display name
 // (_usage_display_name). Case mapping and exclusions are the counting pass's
@@ -78,15 +73,8 @@ CellRows *QueryRunRows(const char *sql, int64 run_id, bool has_company, int64 co
 }
 
 CellRows *QueryWithTexts(const char *sql, int n, const char *const *texts) {
-	Datum *elems = static_cast<Datum *>(palloc(sizeof(Datum) * (n > 0 ? n : 1)));
-	for (int i = 0; i < n; ++i)
-		elems[i] = CStringGetTextDatum(texts[i]);
-	int dims[1] = {n};
-	int lbs[1] = {1};
 	Oid types[1] = {TEXTARRAYOID};
-	ArrayType *array = n > 0 ? construct_md_array(elems, nullptr, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT)
-	                         : construct_empty_array(TEXTOID);
-	Datum args[1] = {PointerGetDatum(array)};
+	Datum args[1] = {TextArray(n, texts, 1, 0)};
 	int rc = SPI_execute_with_args(sql, 1, types, args, nullptr, true, 0);
 	CheckSpi(rc, SPI_OK_SELECT, "reading the run's rules");
 	return TextRows();
@@ -339,18 +327,9 @@ void AnalyzeCountTables() {
 void InsertTextColumns(const char *sql, int ncols, int nrows, const char *const *const *columns) {
 	Oid *types = static_cast<Oid *>(palloc(sizeof(Oid) * ncols));
 	Datum *args = static_cast<Datum *>(palloc(sizeof(Datum) * ncols));
-	Datum *elems = static_cast<Datum *>(palloc(sizeof(Datum) * (nrows > 0 ? nrows : 1)));
-	bool *nulls = static_cast<bool *>(palloc(sizeof(bool) * (nrows > 0 ? nrows : 1)));
 	for (int c = 0; c < ncols; ++c) {
-		for (int r = 0; r < nrows; ++r) {
-			const char *v = columns[c][r];
-			nulls[r] = v == nullptr;
-			elems[r] = v ? CStringGetTextDatum(v) : (Datum)0;
-		}
-		int dims[1] = {nrows};
-		int lbs[1] = {1};
 		types[c] = TEXTARRAYOID;
-		args[c] = PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
+		args[c] = TextArray(nrows, columns[c], 1, 0);
 	}
 	int rc = SPI_execute_with_args(sql, ncols, types, args, nullptr, false, 0);
 	CheckSpi(rc, SPI_OK_INSERT, "storing the counts");
