@@ -3,11 +3,9 @@
 #include "pg/spi_util.hpp"
 
 extern "C" {
-#include "access/htup_details.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
-#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "nodes/params.h"
@@ -42,10 +40,6 @@ MemoryContext g_scan_context = nullptr;
 int8 Flag(Datum d, bool isnull) {
 	return isnull ? -1 : (DatumGetBool(d) ? 1 : 0);
 }
-
-} // namespace
-
-namespace {
 
 CellRows *TextRows() {
 	TupleDesc desc = SPI_tuptable->tupdesc;
@@ -104,7 +98,7 @@ Cell CopyText(UsageReceiver *r, Datum d, bool isnull) {
 		return Cell{nullptr, 0};
 	struct varlena *v = PG_DETOAST_DATUM_PACKED(d); // a copy in r->context when it was toasted
 	const std::size_t len = VARSIZE_ANY_EXHDR(v);
-	if (len > r->room) {
+	if (r->arena == nullptr || len > r->room) { // (never a null p for a text: null p is SQL null)
 		const std::size_t size = len > kChunk ? len : kChunk;
 		r->arena = static_cast<char *>(palloc(size));
 		r->room = size;

@@ -43,7 +43,8 @@ constexpr int kBatchRows = 10000;
 const char *const kRunLines =
     "SELECT x.psa_company_id::text, x.rule_id::text, x.integration_id::text, x.state,"
     "       lower(coalesce(x.product_name, ''))"
-    "  FROM pg_temp.billrecon_run_rows x WHERE x.run_id = $1 AND x.row_kind = 'line'";
+    "  FROM pg_temp.billrecon_run_rows x WHERE x.run_id = $1 AND x.row_kind = 'line'"
+    "   AND x.state IN ('reconciled', 'ignored', 'custom_sql', 'unmapped')";
 const char *const kRuleKeys =
     "SELECT s.rule_id::text, s.mode || ' ' || coalesce(s.filters, '{}')::text"
     "  FROM (SELECT DISTINCT ON (x.rule_id) x.rule_id, x.mode, x.filters FROM pg_temp.billrecon_run_rows x"
@@ -456,16 +457,13 @@ BILLRECON_FUNCTION(billrecon_count_usage) {
 	std::vector<std::pair<std::int64_t, std::string>> line_names;
 	rows = CallPg(pg::QueryRunRows, kRunLines, run_id, has_company, company);
 	for (int r = 0; r < rows->nrows; ++r) {
-		const std::string_view state = View(rows->cells[r * rows->ncols + 3]);
-		if (state != "reconciled" && state != "ignored" && state != "custom_sql" && state != "unmapped")
-			continue;
 		const std::int64_t client = Id(rows, r, 0);
 		line_names.emplace_back(client, Text(rows, r, 4));
 		if (IsNull(rows, r, 1) || IsNull(rows, r, 2))
 			continue;
 		GroupKey key{client, Id(rows, r, 1), static_cast<std::int32_t>(Id(rows, r, 2))};
 		captures.push_back(key);
-		if (state == "reconciled")
+		if (View(rows->cells[r * rows->ncols + 3]) == "reconciled")
 			groups.push_back(key);
 	}
 	SortUnique(&groups);
